@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PRIVATE: the one interface every hypervisor backend implements, and the factory that picks one.
+
+A backend translates between the neutral model (``_model``) and one hypervisor API. It never decides *what*
+must change (that is ``_decisions``) and never calls ``fail_json`` (it raises ``_errors``). Adding a backend is
+one file plus one entry in ``BACKENDS``; modules, roles and playbooks do not change.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+
+# backend name -> (module under _backends, class name). Loaded lazily so a host needs only its own client lib.
+BACKENDS = {
+    "libvirt": ("libvirt", "LibvirtBackend"),
+    "proxmox": ("proxmox", "ProxmoxBackend"),
+}
+
+
+class DesktopBackend(abc.ABC):
+    """A hypervisor seen as a set of user desktops.
+
+    ``options`` is the module's parameter dict (connection options of ``_argspec.CONNECTION_ARGS`` plus anything
+    else); a backend reads only the keys it knows.
+    """
+
+    name = ""
+
+    def __init__(self, options):
+        self.options = options
+
+    # -- connection ---------------------------------------------------------------------------------------------
+    def close(self):
+        """Release the connection. Safe to call twice."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- facts ---------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get(self, name):
+        """Return ``DesktopFacts`` for ``name`` or ``None`` if it does not exist."""
+
+    @abc.abstractmethod
+    def list(self, user=None):
+        """Return ``DesktopFacts`` of every desktop this collection manages (tagged as a shadow), optionally one user's."""
+
+    @abc.abstractmethod
+    def utilisation(self, name, interval=1.0):
+        """Measure utilisation over ``interval`` seconds: a dict with ``cpu_percent`` (of the online vCPUs),
+        ``memory`` (``{'actual_mib', 'unused_mib', 'available_mib', 'rss_mib'}`` where known), ``disks``
+        (``{disk0: {'rd_bytes', 'wr_bytes', 'rd_req', 'wr_req'}}``), ``nets`` (``{net0: {'rx_bytes', 'tx_bytes'}}``),
+        ``sampled_at`` (ISO-8601 UTC)."""
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create(self, spec):
+        """Create the desktop from ``ShadowSpec``, defined at full size (max) with shadow size current; leaves it
+        shut off. Must not touch the golden image / template."""
+
+    @abc.abstractmethod
+    def start(self, name):
+        """Start the desktop; resumes from saved state when there is one (restore, not a cold boot)."""
+
+    @abc.abstractmethod
+    def pause(self, name):
+        """Pause a running desktop (RAM kept)."""
+
+    @abc.abstractmethod
+    def resume(self, name):
+        """Resume a paused desktop."""
+
+    @abc.abstractmethod
+    def save(self, name):
+        """Save the running/paused desktop's RAM to disk and release its RAM (managed save / hibernate)."""
+
+    @abc.abstractmethod
+    def stop(self, name, force=False):
+        """Shut the desktop down (force: power off). Discards nothing on disk."""
+
+    @abc.abstractmethod
+    def discard_saved_state(self, name):
+        """Drop a saved RAM image (the desktop then cold-boots). Only called when the user asked for it."""
+
+    @abc.abstractmethod
+    def remove(self, name, remove_storage=False):
+        """Remove what the shadow owns: its definition and saved state, its own overlay/linked-clone disk only
+        when ``remove_storage``. Never the golden image / template or any other disk."""
+
+    def migrate(self, name, node):
+        """Move the desktop to another compute node (live when running)."""
+        raise InvalidInput("The %s backend cannot move desktops between nodes." % self.name)
+
+    # -- resources -----------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def classify(self, facts, change):
+        """Predict how ``ResourceChange`` would take effect on this desktop, without changing anything: return
+        ``(mode, reason)`` with mode in ``APPLY_MODES``. Used by check mode and to order the work."""
+
+    @abc.abstractmethod
+    def apply(self, facts, changes):
+        """Apply ``ResourceChange`` objects (already classified). Return the list with ``mode`` set to what
+        actually happened (a hot-plug the guest refused raises OperationRefused, after which nothing is lost)."""
+
+    # -- saved user state ----------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def snapshot_create(self, name, snapshot, with_memory=True, description=""):
+        """Create a snapshot (with RAM when the disks allow it)."""
+
+    @abc.abstractmethod
+    def snapshot_revert(self, name, snapshot):
+        """Revert to a snapshot."""
+
+    @abc.abstractmethod
+    def snapshot_delete(self, name, snapshot):
+        """Delete a snapshot (not the disks)."""
+
+
+def select_backend(name, options):
+    """Instantiate the backend called ``name``; unknown names are an InvalidInput, a missing client library a
+    MissingDependency (raised by the adapter's import of ``_deps``)."""
+    try:
+        module_name, class_name = BACKENDS[name]
+    except KeyError:
+        raise InvalidInput("Unknown backend %r; choose one of: %s" % (name, ", ".join(sorted(BACKENDS)))) from None
+    module = importlib.import_module(
+        "ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.%s" % module_name)
+    return getattr(module, class_name)(options)

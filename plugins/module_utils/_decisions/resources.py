@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PRIVATE: what must change to bring a desktop to a resource target. Pure (stdlib + _model + _errors).
+
+Rules that hold on every backend:
+- vCPUs only ever grow by hot-add; a smaller target is reached with a CPU limit (cgroup quota / cpulimit), because
+  vCPU unplug timed out on real guests and a managed save after it crashed QEMU (measured, see docs/decisions.md).
+- Values over the desktop's maximum are rejected, not clipped: a silent clip would let a plan believe it had
+  resources it has not.
+- The comparison is against what the guest has now when it is active, else against its persistent definition.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
+    DiskLimit, NetLimit, ResourceChange, Resources,
+)
+
+MIN_MEMORY_MIB = 128
+
+
+def current_resources(facts):
+    """What the desktop has now: live values when active, else the persistent definition."""
+    return facts.live if facts.is_active else facts.config
+
+
+def validate_target(facts, target):
+    """Raise InvalidInput when the target is impossible for this desktop."""
+    if target.vcpus is not None and not 1 <= target.vcpus <= facts.max_vcpus:
+        raise InvalidInput(
+            "vcpus=%s is outside 1..%s (the desktop's maximum vCPUs) for %s"
+            % (target.vcpus, facts.max_vcpus, facts.name),
+            desktop=facts.name, max_vcpus=facts.max_vcpus)
+    if target.memory_mib is not None and not MIN_MEMORY_MIB <= target.memory_mib <= facts.max_memory_mib:
+        raise InvalidInput(
+            "memory_mib=%s is outside %s..%s (the desktop's maximum memory) for %s"
+            % (target.memory_mib, MIN_MEMORY_MIB, facts.max_memory_mib, facts.name),
+            desktop=facts.name, max_memory_mib=facts.max_memory_mib)
+    if target.cpu_limit is not None and not 0 <= target.cpu_limit <= facts.max_vcpus:
+        raise InvalidInput(
+            "cpu_limit=%s is outside 0..%s for %s (0 means no limit)"
+            % (target.cpu_limit, facts.max_vcpus, facts.name), desktop=facts.name)
+    for key, limit in target.net.items():
+        if key not in facts.interfaces:
+            raise InvalidInput("%s has no network interface %s (it has: %s)"
+                               % (facts.name, key, ", ".join(facts.interfaces) or "none"), desktop=facts.name)
+        if limit.rate_kib_s < 0:
+            raise InvalidInput("net.%s.rate_kib_s must be >= 0" % key, desktop=facts.name)
+    disk_keys = [d.key for d in facts.disks]
+    for key, limit in target.disk_io.items():
+        if key not in disk_keys:
+            raise InvalidInput("%s has no disk %s (it has: %s)"
+                               % (facts.name, key, ", ".join(disk_keys) or "none"), desktop=facts.name)
+        if limit.total_iops < 0 or limit.total_bytes_sec < 0:
+            raise InvalidInput("disk_io.%s limits must be >= 0" % key, desktop=facts.name)
+
+
+def _cpu_changes(facts, current, target):
+    changes = []
+    online = current.vcpus or 1
+    wanted_limit = target.cpu_limit
+    if target.vcpus is not None:
+        if target.vcpus > online:
+            changes.append(ResourceChange("vcpus", None, online, target.vcpus))
+        if wanted_limit is None:
+            # Scale down by quota, never by unplug; a target at or above the online count lifts our limit.
+            wanted_limit = float(target.vcpus) if target.vcpus < online else 0.0
+    if wanted_limit is not None and float(current.cpu_limit or 0.0) != float(wanted_limit):
+        changes.append(ResourceChange("cpu_limit", None, float(current.cpu_limit or 0.0), float(wanted_limit)))
+    return changes
+
+
+def resource_changes(facts, target):
+    """List the ``ResourceChange`` objects (mode not yet classified) that bring ``facts`` to ``target``."""
+    validate_target(facts, target)
+    current = current_resources(facts)
+    changes = _cpu_changes(facts, current, target)
+    if target.memory_mib is not None and current.memory_mib != target.memory_mib:
+        changes.append(ResourceChange("memory_mib", None, current.memory_mib, target.memory_mib))
+    for key in sorted(target.net):
+        have = current.net.get(key, NetLimit())
+        if have.rate_kib_s != target.net[key].rate_kib_s:
+            changes.append(ResourceChange("net", key, have.to_dict(), target.net[key].to_dict()))
+    for key in sorted(target.disk_io):
+        have = current.disk_io.get(key, DiskLimit())
+        if have.to_dict() != target.disk_io[key].to_dict():
+            changes.append(ResourceChange("disk_io", key, have.to_dict(), target.disk_io[key].to_dict()))
+    if target.gpu is not None:
+        # GPUs are never hot-plugged: compare with the persistent definition, where they live.
+        have_gpu = sorted(facts.config.gpu or [])
+        if have_gpu != sorted(target.gpu):
+            changes.append(ResourceChange("gpu", None, have_gpu, sorted(target.gpu)))
+    return changes
+
+
+def resolve_stage(stages, stage):
+    """Pick one named stage (e.g. ``shadow``/``warm``/``full``) from a staged target dict."""
+    if stage not in stages:
+        raise InvalidInput("stage %r is not one of the given stages (%s)" % (stage, ", ".join(sorted(stages))))
+    try:
+        return Resources.from_dict(stages[stage])
+    except TypeError as exc:
+        raise InvalidInput("stage %r is malformed: %s" % (stage, exc)) from None
+
+
+def predicted(current, changes):
+    """The resources after the changes (for check-mode diffs)."""
+    after = Resources.from_dict(current.to_dict())
+    for change in changes:
+        if change.field == "net":
+            after.net[change.key] = NetLimit(**change.after)
+        elif change.field == "disk_io":
+            after.disk_io[change.key] = DiskLimit(**change.after)
+        else:
+            setattr(after, change.field, change.after)
+    return after
