@@ -5,21 +5,14 @@
 
 A backend translates between the neutral model (``_model``) and one hypervisor API. It never decides *what*
 must change (that is ``_decisions``) and never calls ``fail_json`` (it raises ``_errors``). Adding a backend is
-one file plus one entry in ``BACKENDS``; modules, roles and playbooks do not change.
+one file plus one entry in ``_backends/select.py``; modules, roles and playbooks do not change.
 """
 
 from __future__ import annotations
 
 import abc
-import importlib
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
-
-# backend name -> (module under _backends, class name). Loaded lazily so a host needs only its own client lib.
-BACKENDS = {
-    "libvirt": ("libvirt", "LibvirtBackend"),
-    "proxmox": ("proxmox", "ProxmoxBackend"),
-}
 
 
 class DesktopBackend(abc.ABC):
@@ -122,15 +115,3 @@ class DesktopBackend(abc.ABC):
     @abc.abstractmethod
     def snapshot_delete(self, name, snapshot):
         """Delete a snapshot (not the disks)."""
-
-
-def select_backend(name, options):
-    """Instantiate the backend called ``name``; unknown names are an InvalidInput, a missing client library a
-    MissingDependency (raised by the adapter's import of ``_deps``)."""
-    try:
-        module_name, class_name = BACKENDS[name]
-    except KeyError:
-        raise InvalidInput("Unknown backend %r; choose one of: %s" % (name, ", ".join(sorted(BACKENDS)))) from None
-    module = importlib.import_module(
-        "ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.%s" % module_name)
-    return getattr(module, class_name)(options)

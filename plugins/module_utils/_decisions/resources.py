@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
-    DiskLimit, NetLimit, ResourceChange, Resources,
+    APPLIED_PENDING, DiskLimit, NetLimit, ResourceChange, Resources,
 )
 
 MIN_MEMORY_MIB = 128
@@ -116,3 +116,30 @@ def predicted(current, changes):
         else:
             setattr(after, change.field, change.after)
     return after
+
+
+def _value(resources, change):
+    if change.field == "net":
+        limit = resources.net.get(change.key)
+        return limit.to_dict() if limit else NetLimit().to_dict()
+    if change.field == "disk_io":
+        limit = resources.disk_io.get(change.key)
+        return limit.to_dict() if limit else DiskLimit().to_dict()
+    value = getattr(resources, change.field)
+    return sorted(value or []) if change.field == "gpu" else value
+
+
+def split_already_pending(facts, changes):
+    """Separate changes that are already waiting in the definition of a running desktop.
+
+    A change the hypervisor can only apply at the next start stays pending after the first run; asking for it
+    again must not count as a change (idempotence), but it is still reported as pending.
+    Returns ``(to_apply, already_pending)``.
+    """
+    to_apply, waiting = [], []
+    for change in changes:
+        if facts.is_active and change.mode == APPLIED_PENDING and _value(facts.config, change) == change.after:
+            waiting.append(change)
+        else:
+            to_apply.append(change)
+    return to_apply, waiting

@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PRIVATE: what an allocation plan wants at a given time. Pure (stdlib + _errors).
+
+A user's plan is a list of steps ``{"at", "state", "stage"}``. The desired (state, stage) at time ``t`` is the
+last step with ``at <= t``, so applying "what is desired now" every few minutes is idempotent and catches up on a
+missed run. One exception keeps the plan from fighting the user: a *release* step (back to ``saved``/``paused``)
+is only enforced for ``grace_minutes`` after it fell due. After that a desktop the user woke by logging in outside
+the forecast is left alone until the plan's next step.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+
+UTC = _dt.timezone.utc
+RELEASE_STATES = ("saved", "paused", "stopped")
+DEFAULT_GRACE_MINUTES = 15
+
+
+def parse_time(value, what="time"):
+    """An ISO-8601 string (``...Z`` or with an offset) or a datetime -> timezone-aware UTC datetime."""
+    if isinstance(value, _dt.datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput("%s %r is not an ISO-8601 time such as 2026-11-23T07:30:00Z" % (what, value),
+                               value=str(value)) from None
+    else:
+        raise InvalidInput("%s must be an ISO-8601 time string, got %r" % (what, value), value=repr(value))
+    if parsed.tzinfo is None:
+        raise InvalidInput("%s %r has no timezone; use UTC with a Z suffix" % (what, value), value=str(value))
+    return parsed.astimezone(UTC)
+
+
+def format_time(moment):
+    """UTC datetime -> ``2026-11-23T07:30:00Z`` (whole seconds)."""
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def desired_step(steps, now):
+    """The last step with ``at <= now`` (steps in any order), or None before the first step."""
+    best = None
+    best_at = None
+    for step in steps:
+        at = parse_time(step["at"], "step time")
+        if at <= now and (best_at is None or at >= best_at):
+            best, best_at = step, at
+    return best
+
+
+def steps_due(steps, since, until):
+    """Steps that fall due in the window ``since < at <= until``, in time order."""
+    due = [s for s in steps if since < parse_time(s["at"], "step time") <= until]
+    return sorted(due, key=lambda s: parse_time(s["at"]))
+
+
+def is_release(step):
+    return step.get("state") in RELEASE_STATES
+
+
+def due_actions(plan, now, grace_minutes=DEFAULT_GRACE_MINUTES):
+    """What to apply at ``now``: one action per user whose plan wants something now, sorted by user.
+
+    Each action is ``{"user", "desktop", "node", "state", "stage", "stages", "at", "release"}``.
+    """
+    now = parse_time(now, "now")
+    if grace_minutes < 0:
+        raise InvalidInput("grace_minutes must be >= 0, got %r" % (grace_minutes,))
+    grace = _dt.timedelta(minutes=grace_minutes)
+    actions = []
+    for user in sorted(plan.get("users") or {}):
+        entry = plan["users"][user]
+        step = desired_step(entry.get("steps") or [], now)
+        if step is None:
+            continue
+        if is_release(step) and now - parse_time(step["at"]) > grace:
+            continue
+        actions.append({
+            "user": user,
+            "desktop": entry["desktop"],
+            "node": entry.get("node"),
+            "state": step["state"],
+            "stage": step["stage"],
+            "stages": entry["stages"],
+            "at": step["at"],
+            "release": is_release(step),
+        })
+    return actions
