@@ -1,0 +1,658 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PRIVATE: the libvirt backend (``backend: libvirt``). The only file that talks to libvirt-python.
+
+Options read from the module parameters: ``uri`` (default ``qemu:///system``), ``shutdown_timeout`` (seconds a
+graceful ``stop`` waits for the guest, default 20), ``storage`` (overlay directory when ``ShadowSpec.storage`` is
+not given).
+
+Decisions taken here (see also ``_libvirt_xml`` for the XML mapping):
+- Every libvirt call goes through ``_call``, which turns ``libvirtError`` into ``_errors`` (no libvirtError
+  escapes): no domain -> DesktopNotFound, connection lost -> BackendUnavailable, wrong state -> Conflict, anything
+  the hypervisor or guest refuses -> OperationRefused with libvirt's own message.
+- Resources on a running/paused desktop are applied with AFFECT_LIVE|AFFECT_CONFIG so a restart keeps them;
+  on a shut-off one to the definition (``config``). A *saved* desktop's RAM image cannot be changed: changes go to
+  the definition only and are reported ``pending`` (they reach the guest at its next cold boot, or when the
+  resources are applied again after the restore); the saved state is never discarded to apply them.
+- GPUs are never hot-plugged: written to the definition, ``pending`` while the guest runs.
+- ``stop(force=False)`` asks for an ACPI shutdown, waits ``shutdown_timeout`` s, then powers off and says so in
+  its return value (a guest without an ACPI daemon never shuts down on its own). Disks are kept either way.
+- ``save`` uses managed save with VIR_DOMAIN_SAVE_RUNNING so ``start`` always ends running, even when the desktop
+  was paused when saved (lifecycle ``saved -> paused`` is start + pause).
+- Snapshots are internal qcow2 snapshots: with RAM when the desktop is running/paused, disk-only when shut off.
+  A disk-only snapshot of a running desktop would be an external snapshot (new overlay files that this libvirt
+  cannot revert to), so it is refused with InvalidInput rather than silently taking another kind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import time
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _libvirt_xml as lxml
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends._libvirt_domain import (
+    MACHINE_DEFAULTS, render_domain_xml,
+)
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import DesktopBackend
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (
+    BackendUnavailable, Conflict, DesktopNotFound, InvalidInput, OperationRefused, ShadowDeskError,
+)
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
+    APPLIED_CONFIG, APPLIED_LIVE, APPLIED_PENDING, STATE_PAUSED, STATE_RUNNING, STATE_SAVED, STATE_SHUTOFF,
+    DesktopFacts, ResourceChange,
+)
+
+DEFAULT_URI = "qemu:///system"
+DEFAULT_STORAGE = "/var/lib/libvirt/images/shadowdesk/desktops"
+DEFAULT_SHUTDOWN_TIMEOUT = 20.0
+CPU_PERIOD_US = 100000  # cgroup period for cpu_limit; 100 ms is the kernel's default
+SHADOW_TAG = "shadowdesk"
+
+_SAVED_REASON = ("the desktop's RAM is saved to disk and a saved image cannot be resized: the change goes to the "
+                 "definition and reaches the guest at its next cold boot (the saved state is kept)")
+_GPU_REASON = "GPUs are never hot-plugged: the definition gets it, the guest at its next cold boot"
+
+
+def _quiet_errors(_ctx, _err):
+    """libvirt prints every error to stderr by default; we report them through _errors instead."""
+
+
+class LibvirtBackend(DesktopBackend):
+    name = "libvirt"
+
+    def __init__(self, options):
+        super().__init__(options or {})
+        self._lv = _deps.require("libvirt")
+        self._lv.registerErrorHandler(_quiet_errors, None)
+        self.uri = self.options.get("uri") or DEFAULT_URI
+        self._conn = None
+
+    # -- connection and error mapping ---------------------------------------------------------------------------
+    @property
+    def conn(self):
+        if self._conn is None:
+            try:
+                self._conn = self._lv.open(self.uri)
+            except self._lv.libvirtError as exc:
+                raise BackendUnavailable("Cannot connect to libvirt at %s: %s" % (self.uri, _msg(exc)),
+                                         uri=self.uri) from None
+            if self._conn is None:  # very old bindings return None instead of raising
+                raise BackendUnavailable("Cannot connect to libvirt at %s" % self.uri, uri=self.uri)
+        return self._conn
+
+    def close(self):
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    @contextlib.contextmanager
+    def _call(self, what, name=None, refused=OperationRefused):
+        """Run libvirt calls, mapping libvirtError to our errors. ``what`` completes 'Cannot ...'."""
+        lv = self._lv
+        try:
+            yield
+        except lv.libvirtError as exc:
+            code, domain = exc.get_error_code(), exc.get_error_domain()
+            text = "Cannot %s%s: %s" % (what, " (desktop %s)" % name if name else "", _msg(exc))
+            details = {"libvirt_error_code": code, "uri": self.uri}
+            if code == lv.VIR_ERR_NO_DOMAIN:
+                raise DesktopNotFound("Desktop %s does not exist on %s" % (name, self.uri), **details) from None
+            if code in (lv.VIR_ERR_NO_CONNECT, lv.VIR_ERR_INVALID_CONN, lv.VIR_ERR_AUTH_FAILED) or (
+                    domain == lv.VIR_FROM_RPC and code == lv.VIR_ERR_SYSTEM_ERROR):
+                self._conn = None
+                raise BackendUnavailable("Lost the connection to libvirt at %s while trying to %s: %s"
+                                         % (self.uri, what, _msg(exc)), **details) from None
+            if code == lv.VIR_ERR_OPERATION_INVALID:
+                raise Conflict(text, **details) from None
+            raise refused(text, **details) from None
+
+    def _domain(self, name):
+        with self._call("look up the desktop", name):
+            return self.conn.lookupByName(name)
+
+    def _find(self, name):
+        """The domain or None."""
+        try:
+            return self._domain(name)
+        except DesktopNotFound:
+            return None
+
+    # -- facts --------------------------------------------------------------------------------------------------
+    def get(self, name):
+        dom = self._find(name)
+        return self._facts(dom) if dom is not None else None
+
+    def list(self, user=None):
+        with self._call("list domains"):
+            domains = self.conn.listAllDomains(0)
+        result = []
+        for dom in domains:
+            try:
+                facts = self._facts(dom)
+            except DesktopNotFound:  # undefined between the listing and the lookup
+                continue
+            if SHADOW_TAG in facts.tags and (user is None or facts.user == user):
+                result.append(facts)
+        return sorted(result, key=lambda f: f.name)
+
+    def _power_state(self, dom):
+        """(neutral state, note) from libvirt's state and managed-save flag."""
+        lv = self._lv
+        with self._call("read the state", dom.name()):
+            state = dom.state()[0]
+            if state in (lv.VIR_DOMAIN_RUNNING, lv.VIR_DOMAIN_BLOCKED):
+                return STATE_RUNNING, ""
+            if state in (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PMSUSPENDED):
+                return STATE_PAUSED, ""
+            if state == lv.VIR_DOMAIN_SHUTDOWN:  # shutting down: still running until it is off
+                return STATE_RUNNING, "shutting down"
+            if dom.hasManagedSaveImage(0):
+                return STATE_SAVED, ""
+        if state == lv.VIR_DOMAIN_CRASHED:
+            return STATE_SHUTOFF, "the guest crashed; the next start cold-boots it"
+        return STATE_SHUTOFF, ""
+
+    def _xml(self, dom, inactive):
+        flags = self._lv.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        with self._call("read the definition", dom.name()):
+            return lxml.parse(dom.XMLDesc(flags))
+
+    def _saved_xml(self, dom):
+        """The domain XML inside the managed-save image (what a restore brings back), or None."""
+        try:
+            return lxml.parse(dom.managedSaveGetXMLDesc(0))
+        except (self._lv.libvirtError, AttributeError):
+            return None
+
+    def _facts(self, dom):
+        state, note = self._power_state(dom)
+        config_root = self._xml(dom, inactive=True)
+        meta = lxml.metadata(config_root)
+        if state in (STATE_RUNNING, STATE_PAUSED):
+            live_root = self._xml(dom, inactive=False)
+        elif state == STATE_SAVED:
+            live_root = self._saved_xml(dom) or config_root
+        else:
+            live_root = config_root
+        config = lxml.resources(config_root)
+        live = lxml.resources(live_root)
+        if state in (STATE_RUNNING, STATE_PAUSED):
+            with self._call("count the online vCPUs", dom.name()):
+                live.vcpus = dom.vcpusFlags(self._lv.VIR_DOMAIN_VCPU_LIVE)
+        pending = lxml.pending(live, config) if live_root is not config_root else {}
+        if note:
+            pending["state"] = note
+        _online, max_vcpus = lxml.vcpus(config_root)
+        with self._call("read the facts", dom.name()):
+            uuid, node = dom.UUIDString(), self.conn.getHostname()
+            snapshots = self._snapshots(dom)
+        return DesktopFacts(
+            name=dom.name(), backend=self.name, state=state, user=(meta or {}).get("user") or None,
+            backend_id=uuid, node=node, max_vcpus=max_vcpus,
+            max_memory_mib=lxml.memory_mib(config_root.find("memory")) or 0,
+            live=live, config=config, pending=pending, has_saved_state=state == STATE_SAVED,
+            snapshots=snapshots, disks=[info for info, _limit in lxml.disks(config_root, meta)],
+            interfaces=[i["key"] for i in lxml.interfaces(config_root)],
+            tags=[SHADOW_TAG] if meta is not None else [],
+        )
+
+    def _snapshots(self, dom):
+        result = [lxml.snapshot(snap.getXMLDesc(0)) for snap in dom.listAllSnapshots(0)]
+        return sorted(result, key=lambda s: (s.created or "", s.name))
+
+    def utilisation(self, name, interval=1.0):
+        dom = self._domain(name)
+        sampled_at = _now()
+        if not dom.isActive():
+            return {"cpu_percent": 0.0, "memory": {}, "disks": {}, "nets": {}, "sampled_at": sampled_at,
+                    "state": self._power_state(dom)[0]}
+        with self._call("measure utilisation", name):
+            online = dom.vcpusFlags(self._lv.VIR_DOMAIN_VCPU_LIVE) or 1
+            cpu0, wall0 = dom.info()[4], time.monotonic()
+            time.sleep(max(float(interval), 0.1))
+            cpu1, wall1 = dom.info()[4], time.monotonic()
+            sampled_at = _now()
+            root = lxml.parse(dom.XMLDesc(0))
+            memory = _memory_stats(dom.memoryStats())
+            disks = {info.key: _block_stats(dom.blockStats(info.target)) for info, _l in lxml.disks(root)}
+            nets = {i["key"]: _net_stats(dom.interfaceStats(i["target"]))
+                    for i in lxml.interfaces(root) if i["target"]}
+        cpu_percent = 100.0 * (cpu1 - cpu0) / ((wall1 - wall0) * 1e9 * online)
+        return {"cpu_percent": round(max(cpu_percent, 0.0), 2), "memory": memory, "disks": disks,
+                "nets": nets, "sampled_at": sampled_at, "state": STATE_RUNNING, "online_vcpus": online}
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    def create(self, spec):
+        _validate_spec(spec)
+        if self._find(spec.name) is not None:
+            raise Conflict("Desktop %s already exists on %s" % (spec.name, self.uri), desktop=spec.name)
+        storage = os.path.realpath(spec.storage or self.options.get("storage") or DEFAULT_STORAGE)
+        overlay = os.path.join(storage, "%s.qcow2" % spec.name)
+        created = self._prepare_overlay(spec, storage, overlay)
+        try:
+            xml = render_domain_xml(self._template_context(spec, storage, overlay))
+            with self._call("define the desktop", spec.name):
+                self.conn.defineXML(xml)
+        except ShadowDeskError:
+            if created:  # only an overlay we made a moment ago; a reused one holds a user's data
+                with contextlib.suppress(OSError):
+                    os.unlink(overlay)
+            raise
+        return self.get(spec.name)
+
+    def _template_context(self, spec, storage, overlay):
+        machine = dict(MACHINE_DEFAULTS)
+        machine.update({k: v for k, v in (spec.machine or {}).items() if v is not None})
+        unknown = set(machine) - set(MACHINE_DEFAULTS)
+        if unknown:
+            raise InvalidInput("Unknown machine option(s) %s; known: %s"
+                               % (", ".join(sorted(unknown)), ", ".join(sorted(MACHINE_DEFAULTS))))
+        boot = spec.boot or {}
+        serial_dir = machine.pop("serial_log_dir")
+        return dict(
+            machine, name=spec.name, user=spec.user, source=os.path.realpath(spec.source), overlay=overlay,
+            storage=storage, max_memory_mib=spec.max_memory_mib, shadow_memory_mib=spec.shadow_memory_mib,
+            max_vcpus=spec.max_vcpus, shadow_vcpus=spec.shadow_vcpus, network=spec.network or "",
+            kernel=boot.get("kernel") or "", initrd=boot.get("initrd") or "", cmdline=boot.get("cmdline") or "",
+            serial_log=os.path.join(serial_dir, "%s-serial.log" % spec.name),
+        )
+
+    def _prepare_overlay(self, spec, storage, overlay):
+        """Create the user's qcow2 overlay on the golden image; True if created, False if an existing overlay of
+        the same golden image (kept by an earlier ``remove`` without ``remove_storage``) is reused."""
+        golden = os.path.realpath(spec.source)
+        if not os.path.isfile(golden):
+            raise InvalidInput("Golden image %s does not exist (or is not a file)" % spec.source)
+        if golden == overlay:
+            raise InvalidInput("The overlay %s would be the golden image itself" % overlay)
+        qemu_img = shutil.which("qemu-img")
+        if qemu_img is None:
+            raise OperationRefused("qemu-img is not installed on %s (package qemu-utils)" % os.uname()[1])
+        if os.path.lexists(overlay):
+            backing = _image_info(qemu_img, overlay).get("full-backing-filename") or ""
+            if not backing or os.path.realpath(backing) != golden:
+                raise Conflict("%s already exists and is not an overlay of %s; refusing to overwrite it"
+                               % (overlay, spec.source), path=overlay)
+            self._refuse_if_used(overlay)
+            return False
+        fmt = _image_info(qemu_img, golden).get("format") or "qcow2"
+        try:
+            os.makedirs(storage, exist_ok=True)
+        except OSError as exc:
+            raise OperationRefused("Cannot create the storage directory %s: %s" % (storage, exc)) from None
+        _run([qemu_img, "create", "-q", "-f", "qcow2", "-F", fmt, "-b", golden, overlay],
+             "create the overlay %s" % overlay)
+        return True
+
+    def _refuse_if_used(self, path):
+        """Conflict if another defined domain uses ``path`` as a disk."""
+        with self._call("list domains"):
+            domains = self.conn.listAllDomains(0)
+        for dom in domains:
+            with contextlib.suppress(DesktopNotFound):
+                if any(info.source == path for info, _l in lxml.disks(self._xml(dom, inactive=True))):
+                    raise Conflict("%s is a disk of the domain %s; refusing to reuse it" % (path, dom.name()),
+                                   path=path)
+
+    def start(self, name):
+        dom = self._domain(name)
+        state = self._power_state(dom)[0]
+        if state == STATE_RUNNING:
+            return
+        if state == STATE_PAUSED:
+            return self.resume(name)
+        restoring = state == STATE_SAVED
+        what = ("restore the saved state (the saved state is kept; discard it to cold-boot)" if restoring
+                else "start the desktop")
+        with self._call(what, name):
+            dom.create()  # restores the managed-save image when there is one
+            if dom.state()[0] == self._lv.VIR_DOMAIN_PAUSED:  # an image saved paused by another tool
+                dom.resume()
+
+    def pause(self, name):
+        dom = self._domain(name)
+        if self._power_state(dom)[0] == STATE_PAUSED:
+            return
+        with self._call("pause the desktop", name):
+            dom.suspend()
+
+    def resume(self, name):
+        dom = self._domain(name)
+        if self._power_state(dom)[0] == STATE_RUNNING:
+            return
+        with self._call("resume the desktop", name):
+            dom.resume()
+
+    def save(self, name):
+        dom = self._domain(name)
+        state = self._power_state(dom)[0]
+        if state == STATE_SAVED:
+            return
+        if state == STATE_SHUTOFF:
+            raise Conflict("Desktop %s is shut off: there is no RAM to save" % name, desktop=name)
+        with self._call("save the desktop's RAM", name):
+            dom.managedSave(self._lv.VIR_DOMAIN_SAVE_RUNNING)
+
+    def stop(self, name, force=False):
+        """Return how the desktop stopped: 'already off', 'shutdown', 'destroyed' or a fallback sentence."""
+        dom = self._domain(name)
+        if not self._is_active(dom):
+            return "already off"
+        if force:
+            self._destroy(dom)
+            return "destroyed"
+        timeout = float(self.options.get("shutdown_timeout") or DEFAULT_SHUTDOWN_TIMEOUT)
+        with self._call("shut the desktop down", name):
+            if dom.state()[0] == self._lv.VIR_DOMAIN_PAUSED:
+                dom.resume()  # a paused guest cannot react to the ACPI power button
+            dom.shutdown()
+        if self._wait_off(dom, timeout):
+            return "shutdown"
+        self._destroy(dom)
+        return "destroyed: the guest ignored the ACPI shutdown for %g s (its disk is kept)" % timeout
+
+    def _is_active(self, dom):
+        with self._call("read the state", dom.name()):
+            return bool(dom.isActive())
+
+    def _wait_off(self, dom, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._is_active(dom):
+                return True
+            time.sleep(0.2)
+        return not self._is_active(dom)
+
+    def _destroy(self, dom):
+        with self._call("power the desktop off", dom.name()):
+            try:
+                dom.destroy()
+            except self._lv.libvirtError:
+                if dom.isActive():
+                    raise  # it really did not stop; an 'already off' race is fine
+
+    def discard_saved_state(self, name):
+        dom = self._domain(name)
+        with self._call("discard the saved state", name):
+            if dom.hasManagedSaveImage(0):
+                dom.managedSaveRemove(0)
+
+    def remove(self, name, remove_storage=False):
+        """Undefine the desktop (with its saved state and snapshot metadata); delete its overlay only when asked
+        and only the overlay recorded in our metadata. Returns the deleted paths."""
+        dom = self._domain(name)
+        if self._is_active(dom):
+            raise Conflict("Desktop %s is running; stop it before removing it" % name, desktop=name)
+        meta = lxml.metadata(self._xml(dom, inactive=True)) or {}
+        overlay = self._removable_overlay(name, meta) if remove_storage else None
+        lv = self._lv
+        flags = (lv.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | lv.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                 | getattr(lv, "VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA", 0))
+        with self._call("undefine the desktop", name):
+            dom.undefineFlags(flags)
+        if overlay is None:
+            return []
+        # After the undefine: a failed unlink leaves a stray file, never a domain pointing at a deleted disk.
+        try:
+            os.unlink(overlay)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise OperationRefused("Desktop %s was removed but its overlay %s could not be deleted: %s"
+                                   % (name, overlay, exc), path=overlay) from None
+        return [overlay]
+
+    def _removable_overlay(self, name, meta):
+        """The overlay path ``remove_storage`` may delete, or None; Conflict when the metadata is unsafe."""
+        overlay = meta.get("overlay")
+        if not overlay:
+            return None  # not created by us: we own no disk of it
+        real = os.path.realpath(overlay)
+        storage = os.path.realpath(meta.get("storage") or self.options.get("storage") or DEFAULT_STORAGE)
+        source = os.path.realpath(meta.get("source") or "")
+        if real == source or not real.startswith(storage.rstrip(os.sep) + os.sep):
+            raise Conflict("Refusing to delete %s for desktop %s: it is the golden image or lies outside the "
+                           "storage directory %s" % (overlay, name, storage), path=overlay)
+        with self._call("list domains"):
+            others = [d for d in self.conn.listAllDomains(0) if d.name() != name]
+        for other in others:
+            with contextlib.suppress(DesktopNotFound):
+                if any(os.path.realpath(i.source) == real for i, _l in lxml.disks(self._xml(other, True))):
+                    raise Conflict("Refusing to delete %s: the domain %s uses it too" % (overlay, other.name()),
+                                   path=overlay)
+        return real
+
+    # -- resources ----------------------------------------------------------------------------------------------
+    def classify(self, facts, change):
+        if change.field == "gpu":
+            for gpu in change.after or []:
+                lxml.normalise_gpu(gpu)
+        if facts.state == STATE_SHUTOFF:
+            return APPLIED_CONFIG, "the desktop is shut off: the definition changes"
+        if facts.state == STATE_SAVED:
+            return APPLIED_PENDING, _SAVED_REASON
+        if change.field == "gpu":
+            return APPLIED_PENDING, _GPU_REASON
+        if change.field == "vcpus":
+            online = facts.live.vcpus or 1
+            if change.after < online:
+                raise InvalidInput("%s has %s vCPUs online; vCPUs are never unplugged (use cpu_limit to give it "
+                                   "less CPU)" % (facts.name, online), desktop=facts.name)
+            if change.after > facts.max_vcpus:
+                raise InvalidInput("vcpus=%s is over the maximum %s of %s"
+                                   % (change.after, facts.max_vcpus, facts.name), desktop=facts.name)
+            return APPLIED_LIVE, "vCPU hot-add"
+        if change.field == "memory_mib":
+            if change.after > facts.max_memory_mib:
+                raise InvalidInput("memory_mib=%s is over the maximum %s MiB of %s"
+                                   % (change.after, facts.max_memory_mib, facts.name), desktop=facts.name)
+            return APPLIED_LIVE, "memory balloon"
+        reasons = {"cpu_limit": "cgroup CPU quota", "net": "interface bandwidth (tc)",
+                   "disk_io": "QEMU block I/O throttling"}
+        if change.field not in reasons:
+            raise InvalidInput("Unknown resource field %r" % change.field)
+        return APPLIED_LIVE, reasons[change.field]
+
+    def apply(self, facts, changes):
+        dom = self._domain(facts.name)
+        fresh = self._facts(dom)  # the desktop may have changed state since the caller read its facts
+        done = []
+        for change in changes:
+            mode, reason = self.classify(fresh, change)
+            try:
+                self._apply_one(dom, fresh, change, mode)
+            except ShadowDeskError as exc:
+                exc.details.setdefault("applied", [c.to_dict() for c in done])
+                exc.details.setdefault("failed", change.to_dict())
+                raise
+            done.append(ResourceChange(change.field, change.key, change.before, change.after, mode,
+                                       change.reason or reason))
+        return done
+
+    def _flags(self, mode):
+        lv = self._lv
+        if mode == APPLIED_LIVE:
+            return lv.VIR_DOMAIN_AFFECT_LIVE | lv.VIR_DOMAIN_AFFECT_CONFIG
+        return lv.VIR_DOMAIN_AFFECT_CONFIG
+
+    def _apply_one(self, dom, facts, change, mode):
+        flags = self._flags(mode)
+        name = facts.name
+        if change.field == "vcpus":
+            with self._call("set %s vCPUs (hot-add)" % change.after, name):
+                dom.setVcpusFlags(int(change.after), flags)
+        elif change.field == "memory_mib":
+            with self._call("set the memory balloon to %s MiB" % change.after, name):
+                dom.setMemoryFlags(int(change.after) * 1024, flags)
+        elif change.field == "cpu_limit":
+            quota = int(round(float(change.after) * CPU_PERIOD_US)) if change.after else -1
+            with self._call("set the CPU limit to %s CPUs (cgroup global_quota=%s)" % (change.after, quota), name):
+                dom.setSchedulerParametersFlags({"global_period": CPU_PERIOD_US, "global_quota": quota}, flags)
+        elif change.field == "net":
+            self._apply_net(dom, facts, change, flags)
+        elif change.field == "disk_io":
+            self._apply_disk(dom, facts, change, flags)
+        elif change.field == "gpu":
+            self._apply_gpu(dom, facts, change)
+        else:
+            raise InvalidInput("Unknown resource field %r" % change.field)
+
+    def _apply_net(self, dom, facts, change, flags):
+        ifaces = {i["key"]: i for i in lxml.interfaces(self._xml(dom, inactive=True))}
+        if change.key not in ifaces:
+            raise InvalidInput("%s has no interface %s" % (facts.name, change.key), desktop=facts.name)
+        rate = int(change.after.get("rate_kib_s") or 0)
+        params = {"inbound.average": rate, "outbound.average": rate}
+        # The MAC names the interface in both the live and the persistent definition.
+        with self._call("set the bandwidth of %s to %s KiB/s" % (change.key, rate), facts.name):
+            dom.setInterfaceParameters(ifaces[change.key]["mac"], params, flags)
+
+    def _apply_disk(self, dom, facts, change, flags):
+        targets = {info.key: info.target for info, _l in lxml.disks(self._xml(dom, inactive=True))}
+        if change.key not in targets:
+            raise InvalidInput("%s has no disk %s" % (facts.name, change.key), desktop=facts.name)
+        params = {"total_iops_sec": int(change.after.get("total_iops") or 0),
+                  "total_bytes_sec": int(change.after.get("total_bytes_sec") or 0)}
+        with self._call("set the I/O limits of %s" % change.key, facts.name):
+            dom.setBlockIoTune(targets[change.key], params, flags)
+
+    def _apply_gpu(self, dom, facts, change):
+        flags = self._lv.VIR_DOMAIN_AFFECT_CONFIG
+        have = set(lxml.gpus(self._xml(dom, inactive=True)))
+        want = {lxml.normalise_gpu(g) for g in change.after or []}
+        for gpu in sorted(have - want):
+            with self._call("detach the GPU %s" % gpu, facts.name):
+                dom.detachDeviceFlags(lxml.hostdev_xml(gpu), flags)
+        for gpu in sorted(want - have):
+            with self._call("attach the GPU %s" % gpu, facts.name):
+                dom.attachDeviceFlags(lxml.hostdev_xml(gpu), flags)
+
+    # -- snapshots ----------------------------------------------------------------------------------------------
+    def snapshot_create(self, name, snapshot, with_memory=True, description=""):
+        dom = self._domain(name)
+        facts = self._facts(dom)
+        if any(s.name == snapshot for s in facts.snapshots):
+            raise Conflict("Desktop %s already has a snapshot %s" % (name, snapshot), desktop=name)
+        if facts.has_saved_state:
+            raise Conflict("Desktop %s has saved state; start it (or discard the saved state) before taking a "
+                           "snapshot" % name, desktop=name)
+        not_qcow2 = [d.target for d in facts.disks if d.format != "qcow2"]
+        if not_qcow2:
+            raise OperationRefused("Internal snapshots need qcow2 disks; %s has other disks: %s"
+                                   % (name, ", ".join(not_qcow2)), desktop=name)
+        if facts.is_active and not with_memory:
+            raise InvalidInput("A snapshot of the running desktop %s includes its memory (internal snapshot); use "
+                               "with_memory=true or stop the desktop first" % name, desktop=name)
+        xml = "<domainsnapshot><name>%s</name><description>%s</description></domainsnapshot>" % (
+            _xml_escape(snapshot), _xml_escape(description or ""))
+        with self._call("create the snapshot %s" % snapshot, name):
+            dom.snapshotCreateXML(xml, 0)
+        return next(s for s in self._facts(dom).snapshots if s.name == snapshot)
+
+    def _snapshot(self, dom, snapshot):
+        try:
+            return dom.snapshotLookupByName(snapshot, 0)
+        except self._lv.libvirtError:
+            raise InvalidInput("Desktop %s has no snapshot %s" % (dom.name(), snapshot), desktop=dom.name())
+
+    def snapshot_revert(self, name, snapshot):
+        dom = self._domain(name)
+        snap = self._snapshot(dom, snapshot)
+        with self._call("check the saved state", name):
+            saved = dom.hasManagedSaveImage(0)
+        if saved:
+            # The saved RAM would no longer match the reverted disk: restoring it would corrupt the file system.
+            raise Conflict("Desktop %s has saved state; discard it before reverting to %s" % (name, snapshot),
+                           desktop=name)
+        with self._call("revert to the snapshot %s" % snapshot, name):
+            dom.revertToSnapshot(snap, 0)
+
+    def snapshot_delete(self, name, snapshot):
+        """Delete the snapshot (metadata and its internal qcow2 data; the disks stay). False if it was absent."""
+        dom = self._domain(name)
+        try:
+            snap = self._snapshot(dom, snapshot)
+        except InvalidInput:
+            return False
+        with self._call("delete the snapshot %s" % snapshot, name):
+            snap.delete(0)
+        return True
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+def _msg(exc):
+    return (exc.get_error_message() or str(exc)).strip()
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _xml_escape(text):
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("'", "&apos;").replace('"', "&quot;"))
+
+
+def _validate_spec(spec):
+    if not spec.name or "/" in spec.name:
+        raise InvalidInput("Invalid desktop name %r" % spec.name)
+    if not spec.source:
+        raise InvalidInput("source (the golden image path) is required for the libvirt backend")
+    if not 1 <= spec.shadow_vcpus <= spec.max_vcpus:
+        raise InvalidInput("shadow_vcpus=%s must be within 1..max_vcpus=%s" % (spec.shadow_vcpus, spec.max_vcpus))
+    if not 0 < spec.shadow_memory_mib <= spec.max_memory_mib:
+        raise InvalidInput("shadow_memory_mib=%s must be within 1..max_memory_mib=%s"
+                           % (spec.shadow_memory_mib, spec.max_memory_mib))
+    for key in ("kernel", "initrd"):
+        path = (spec.boot or {}).get(key)
+        if path and not os.path.isfile(path):
+            raise InvalidInput("boot.%s %s does not exist" % (key, path))
+    unknown = set(spec.boot or {}) - {"kernel", "initrd", "cmdline"}
+    if unknown:
+        raise InvalidInput("Unknown boot option(s): %s (known: kernel, initrd, cmdline)" % ", ".join(sorted(unknown)))
+
+
+def _run(argv, what):
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OperationRefused("Cannot %s: %s" % (what, exc)) from None
+    if proc.returncode != 0:
+        raise OperationRefused("Cannot %s: %s" % (what, (proc.stderr or proc.stdout).strip()),
+                               command=" ".join(argv))
+    return proc.stdout
+
+
+def _image_info(qemu_img, path):
+    # -U: the image may be open by a running guest (golden images always are); we only read its header.
+    out = _run([qemu_img, "info", "-U", "--output=json", path], "read the image %s" % path)
+    try:
+        return json.loads(out)
+    except ValueError:
+        raise OperationRefused("qemu-img info %s returned no JSON" % path) from None
+
+
+def _kib_to_mib(value):
+    return round(value / 1024.0, 1)
+
+
+def _memory_stats(stats):
+    names = {"actual": "actual_mib", "unused": "unused_mib", "available": "available_mib", "rss": "rss_mib"}
+    return {ours: _kib_to_mib(stats[theirs]) for theirs, ours in names.items() if theirs in stats}
+
+
+def _block_stats(stats):
+    rd_req, rd_bytes, wr_req, wr_bytes = stats[:4]
+    return {"rd_bytes": rd_bytes, "wr_bytes": wr_bytes, "rd_req": rd_req, "wr_req": wr_req}
+
+
+def _net_stats(stats):
+    return {"rx_bytes": stats[0], "tx_bytes": stats[4]}
