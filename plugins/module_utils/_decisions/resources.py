@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
-    APPLIED_PENDING, DiskLimit, NetLimit, ResourceChange, Resources,
+    APPLIED_PENDING, RESOURCE_FIELDS, DiskLimit, NetLimit, ResourceChange, Resources,
 )
 
 MIN_MEMORY_MIB = 128
@@ -99,9 +99,16 @@ def resolve_stage(stages, stage):
     """Pick one named stage (e.g. ``shadow``/``warm``/``full``) from a staged target dict."""
     if stage not in stages:
         raise InvalidInput("stage %r is not one of the given stages (%s)" % (stage, ", ".join(sorted(stages))))
+    spec = stages[stage]
+    if not isinstance(spec, dict):
+        raise InvalidInput("stage %r is malformed: expected a dict of resources, got %r" % (stage, spec))
+    unknown = sorted(set(spec) - set(RESOURCE_FIELDS))
+    if unknown:
+        raise InvalidInput("stage %r is malformed: unknown keys %s (allowed: %s)"
+                           % (stage, ", ".join(unknown), ", ".join(RESOURCE_FIELDS)))
     try:
-        return Resources.from_dict(stages[stage])
-    except TypeError as exc:
+        return Resources.from_dict(spec)
+    except (TypeError, AttributeError) as exc:
         raise InvalidInput("stage %r is malformed: %s" % (stage, exc)) from None
 
 
