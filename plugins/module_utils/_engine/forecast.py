@@ -1,0 +1,463 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PRIVATE: per-user login forecasts (Prophet) in the user's local time.
+
+Contract (docs/architecture.md, "Forecast per user")::
+
+    {"user", "method": "prophet"|"fallback", "reason", "generated_at", "slot_minutes", "start",
+     "p": [...], "p_low": [...], "p_high": [...], "history": {"first", "last", "sessions", "fingerprint"}}
+
+``p[i]`` is the probability that the user is connected during slot ``i`` (slot ``i`` starts at
+``start + i * slot_minutes``, ``start`` in UTC). How it is made:
+
+* The sessions are turned into an occupancy series on the user's *local wall clock* (each session shifted by its
+  own ``tz_offset_min``), aggregated to ``fit_slot_minutes`` (default hourly): ``y`` = share of the slot connected.
+* Prophet fits it with a flat-ish trend, a weekly seasonality and two *conditional* daily seasonalities (weekdays /
+  weekends: a workday shape must not leak into Saturday), optional public holidays of ``country`` and, for users who
+  consented, a ``busy`` regressor from calendar events.
+* Prediction runs at ``fit_slot_minutes`` and is linearly interpolated to ``slot_minutes``; ``uncertainty_samples``
+  is 0 (sampling costs more than the fit). The band is analytic: the standard error of the slot's expected
+  occupancy, from the in-sample residual spread of the same local hour of the week over the weeks of history
+  (``p ± z * sd / sqrt(weeks)``), clipped to [0, 1].
+* A fitted model is stored (``model_store``) with the history fingerprint; an unchanged history reuses it (predict
+  only), a changed one refits warm-started from the previous parameters.
+* Users whose history spans less than ``min_history_days`` (14) get a fallback: the pool's average occupancy by local
+  weekday x hour (``pool_profile``), or their own average when no pool is given, ``method: fallback`` + ``reason``.
+
+Everything here takes and returns plain data so ``forecast_task`` can run in a process pool or on a Dask worker.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+import warnings
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._deps import require
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+
+UTC = _dt.timezone.utc
+DEFAULTS = {
+    "horizon_hours": 48,
+    "slot_minutes": 15,
+    "fit_slot_minutes": 60,
+    "history_weeks": 26,
+    "min_history_days": 14,
+    "min_session_minutes": 30,
+    "country": None,
+    "band_z": 1.2816,           # 80 % two-sided band
+    "daily_order": 8,
+    "weekly_order": 4,
+    "n_changepoints": 5,
+    "changepoint_prior_scale": 0.05,
+    "max_model_age_hours": 24 * 7,
+}
+MODEL_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+def quiet_logs():
+    """Silence cmdstanpy's per-fit INFO lines and Prophet's plotly warning (idempotent, cheap)."""
+    for name in ("cmdstanpy", "prophet", "prophet.plot", "prophet.forecaster", "prophet.models"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    lg = logging.getLogger("cmdstanpy")
+    lg.propagate = False
+    if not any(isinstance(h, logging.NullHandler) for h in lg.handlers):
+        lg.addHandler(logging.NullHandler())
+    warnings.filterwarnings("ignore", message=".*plotly.*")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="prophet.*")
+
+
+def _prophet():
+    quiet_logs()
+    return require("prophet")
+
+
+def to_utc(value):
+    """datetime / ISO string -> aware UTC datetime (``None`` stays ``None``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        s = value.strip()
+        if s.endswith("Z"):
+            s = s[:-1] + "+00:00"
+        try:
+            value = _dt.datetime.fromisoformat(s)
+        except ValueError:
+            raise InvalidInput("not an ISO-8601 time: %r" % value) from None
+    if not isinstance(value, _dt.datetime):
+        raise InvalidInput("not a datetime: %r" % (value,))
+    if value.tzinfo is None:
+        raise InvalidInput("naive datetime %s: session times must be timezone-aware UTC" % value.isoformat())
+    return value.astimezone(UTC)
+
+
+def iso(value):
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def normalise_rows(rows):
+    """Session rows with aware UTC datetimes, sorted by start; bad rows raise InvalidInput."""
+    out = []
+    for r in rows:
+        start = to_utc(r["start"])
+        end = to_utc(r.get("end"))
+        if end is not None and end < start:
+            raise InvalidInput("session of %s ends before it starts (%s)" % (r.get("user"), iso(start)))
+        out.append({
+            "user": r.get("user"), "desktop": r.get("desktop"), "start": start, "end": end,
+            "source": r.get("source"), "tz_offset_min": int(r.get("tz_offset_min") or 0),
+        })
+    out.sort(key=lambda x: x["start"])
+    return out
+
+
+def history_fingerprint(rows):
+    """Stable hash of a user's sessions (start, end, offset), order-independent."""
+    h = hashlib.sha256()
+    for r in sorted((iso(to_utc(r["start"])), iso(to_utc(r.get("end"))) or "-", int(r.get("tz_offset_min") or 0))
+                    for r in rows):
+        h.update(("%s|%s|%d\n" % r).encode())
+    return h.hexdigest()[:32]
+
+
+def current_offset(rows, now=None, days=28):
+    """The user's UTC offset now: the most common offset of the sessions of the last ``days`` days (latest wins ties)."""
+    if not rows:
+        return 0
+    last = rows[-1]["start"] if now is None else now
+    counts = {}
+    for i, r in enumerate(rows):
+        if r["start"] >= last - _dt.timedelta(days=days):
+            c = counts.setdefault(r["tz_offset_min"], [0, 0])
+            c[0] += 1
+            c[1] = i
+    if not counts:
+        return rows[-1]["tz_offset_min"]
+    return max(counts.items(), key=lambda kv: (kv[1][0], kv[1][1]))[0]
+
+
+def occupancy(rows, grid_start_local, n_slots, slot_minutes, now, min_session_minutes=30):
+    """Share of each local slot the user was connected (numpy array of ``n_slots``).
+
+    ``grid_start_local`` is a naive local datetime; each session is shifted by its own offset. Open sessions run
+    to ``now``; a session is at least ``min_session_minutes`` long (a login means the user was there).
+    """
+    np = require("numpy")
+    total = n_slots * slot_minutes
+    diff = np.zeros(total + 1, dtype=np.int32)
+    for r in rows:
+        off = _dt.timedelta(minutes=r["tz_offset_min"])
+        end = r["end"] if r["end"] is not None else now
+        end = max(end, r["start"] + _dt.timedelta(minutes=min_session_minutes))
+        end = min(end, now) if r["start"] < now else end
+        s = int((r["start"].replace(tzinfo=None) + off - grid_start_local).total_seconds() // 60)
+        e = int((end.replace(tzinfo=None) + off - grid_start_local).total_seconds() // 60)
+        s, e = max(s, 0), min(e, total)
+        if e > s:
+            diff[s] += 1
+            diff[e] -= 1
+    on = np.minimum(np.cumsum(diff[:total]), 1)
+    return on.reshape(n_slots, slot_minutes).mean(axis=1)
+
+
+# --------------------------------------------------------------------------------------------------- pool profile
+
+def pool_profile(rows_by_user, now, weeks=8, min_session_minutes=30):
+    """Average occupancy of all users by local weekday x hour over the last ``weeks``: ``{"w,h": p}`` (168 keys)."""
+    np = require("numpy")
+    acc = np.zeros(168)
+    n = 0
+    for rows in rows_by_user.values():
+        rows = normalise_rows(rows)
+        rows = [r for r in rows if r["start"] < now]
+        if not rows:
+            continue
+        off = current_offset(rows, now)
+        end_local = (now + _dt.timedelta(minutes=off)).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+        start_local = end_local - _dt.timedelta(days=7 * weeks)
+        start_local = start_local.replace(hour=0)
+        n_slots = int((end_local - start_local).total_seconds() // 3600)
+        occ = occupancy(rows, start_local, n_slots, 60, now, min_session_minutes)
+        how = _how_index(start_local, n_slots, 60)
+        sums = np.bincount(how, weights=occ, minlength=168)
+        cnt = np.bincount(how, minlength=168)
+        acc += sums / np.maximum(cnt, 1)
+        n += 1
+    if n:
+        acc /= n
+    return {"%d,%d" % (k // 24, k % 24): float(acc[k]) for k in range(168)}
+
+
+def _how_index(start_local, n_slots, slot_minutes):
+    """Local hour-of-week (Mon 00h = 0) of each slot."""
+    np = require("numpy")
+    base = start_local.weekday() * 24 + start_local.hour
+    mins = np.arange(n_slots) * slot_minutes + start_local.minute
+    return ((base + mins // 60) % 168).astype(int)
+
+
+# --------------------------------------------------------------------------------------------------- forecast
+
+def _result(user, method, reason, now, slot_minutes, start, p, lo, hi, rows, fingerprint):
+    return {
+        "user": user,
+        "method": method,
+        "reason": reason,
+        "generated_at": iso(now),
+        "slot_minutes": slot_minutes,
+        "start": iso(start),
+        "p": [round(float(x), 4) for x in p],
+        "p_low": [round(float(x), 4) for x in lo],
+        "p_high": [round(float(x), 4) for x in hi],
+        "history": {
+            "first": iso(rows[0]["start"]) if rows else None,
+            "last": iso(rows[-1]["start"]) if rows else None,
+            "sessions": len(rows),
+            "fingerprint": fingerprint,
+        },
+    }
+
+
+def _forecast_grid(now, horizon_hours, slot_minutes):
+    """UTC start (``now`` floored to the slot) and number of slots."""
+    floor = now.replace(second=0, microsecond=0)
+    floor -= _dt.timedelta(minutes=floor.minute % slot_minutes)
+    return floor, int(horizon_hours * 60 // slot_minutes)
+
+
+def _fallback(user, rows, now, opts, pool, fingerprint, reason):
+    np = require("numpy")
+    slot = opts["slot_minutes"]
+    start, n = _forecast_grid(now, opts["horizon_hours"], slot)
+    off = current_offset(rows, now) if rows else int(opts.get("tz_offset_min") or 0)
+    local0 = (start + _dt.timedelta(minutes=off)).replace(tzinfo=None)
+    how = _how_index(local0, n, slot)
+    if pool:
+        prof = np.array([pool.get("%d,%d" % (k // 24, k % 24), 0.0) for k in range(168)])
+        source = "the pool's average occupancy by weekday and hour"
+    elif rows:
+        end_local = (now + _dt.timedelta(minutes=off)).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+        begin = (rows[0]["start"] + _dt.timedelta(minutes=rows[0]["tz_offset_min"])).replace(
+            tzinfo=None, minute=0, second=0, microsecond=0)
+        m = max(int((end_local - begin).total_seconds() // 3600), 1)
+        occ = occupancy(rows, begin, m, 60, now, opts["min_session_minutes"])
+        h = _how_index(begin, m, 60)
+        prof = np.bincount(h, weights=occ, minlength=168) / np.maximum(np.bincount(h, minlength=168), 1)
+        source = "the user's own average by weekday and hour"
+    else:
+        prof = np.zeros(168)
+        source = "nothing (no history, no pool profile)"
+    p = prof[how]
+    # A fallback knows little: the band spans the plausible range around the profile.
+    spread = np.sqrt(np.clip(p * (1 - p), 0, 0.25)) * 0.5
+    return _result(user, "fallback", "%s; using %s" % (reason, source), now, slot, start, p,
+                   np.clip(p - spread, 0, 1), np.clip(p + spread, 0, 1), rows, fingerprint)
+
+
+def _config_key(opts, has_calendar):
+    keys = ("fit_slot_minutes", "history_weeks", "min_session_minutes", "country", "daily_order", "weekly_order",
+            "n_changepoints", "changepoint_prior_scale")
+    d = {k: opts[k] for k in keys}
+    d["calendar"] = bool(has_calendar)
+    d["v"] = MODEL_VERSION
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _busy(events, grid_start_local, n_slots, slot_minutes, off):
+    """Share of each local slot covered by calendar busy events (offset ``off``)."""
+    rows = [{"start": to_utc(e["start"]), "end": to_utc(e["end"]), "tz_offset_min": off} for e in events]
+    far = max([r["end"] for r in rows] + [_dt.datetime(1970, 1, 1, tzinfo=UTC)])
+    return occupancy(rows, grid_start_local, n_slots, slot_minutes, far, 0)
+
+
+def _new_model(opts, with_busy):
+    prophet = _prophet()
+    m = prophet.Prophet(
+        growth="linear", n_changepoints=opts["n_changepoints"],
+        changepoint_prior_scale=opts["changepoint_prior_scale"],
+        yearly_seasonality=False, weekly_seasonality=False, daily_seasonality=False,
+        uncertainty_samples=0,
+    )
+    m.add_seasonality("weekly", period=7, fourier_order=opts["weekly_order"])
+    m.add_seasonality("daily_workday", period=1, fourier_order=opts["daily_order"], condition_name="workday")
+    m.add_seasonality("daily_weekend", period=1, fourier_order=opts["daily_order"], condition_name="weekend")
+    if opts.get("country"):
+        m.add_country_holidays(country_name=opts["country"])
+    if with_busy:
+        m.add_regressor("busy")
+    return m
+
+
+def _frame(ds, busy=None):
+    pd = require("pandas")
+    df = pd.DataFrame({"ds": ds})
+    wd = df["ds"].dt.dayofweek
+    df["workday"] = wd < 5
+    df["weekend"] = ~df["workday"]
+    if busy is not None:
+        df["busy"] = busy
+    return df
+
+
+def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model_dir=None):
+    """Forecast one user. ``rows``: the user's session rows; ``now``: the cut-off (aware UTC) = forecast start.
+
+    Only sessions that started before ``now`` are used (so a backtest can pass the whole history).
+    """
+    np = require("numpy")
+    pd = require("pandas")
+    opts = dict(DEFAULTS)
+    opts.update({k: v for k, v in (options or {}).items() if v is not None})
+    now = to_utc(now)
+    rows = [r for r in normalise_rows(rows) if r["start"] < now]
+    fingerprint = history_fingerprint(rows)
+    slot = int(opts["slot_minutes"])
+    fit_slot = int(opts["fit_slot_minutes"])
+    if 60 % slot and slot % 60:
+        raise InvalidInput("slot_minutes must divide an hour or be a multiple of it, got %s" % slot)
+
+    if not rows:
+        return _fallback(user, rows, now, opts, pool, fingerprint, "no history")
+    span_days = (now - rows[0]["start"]).total_seconds() / 86400.0
+    if span_days < opts["min_history_days"]:
+        return _fallback(user, rows, now, opts, pool, fingerprint,
+                         "history spans %.1f days (< %s)" % (span_days, opts["min_history_days"]))
+
+    off = current_offset(rows, now)
+    tz = _dt.timedelta(minutes=off)
+    end_local = (now + tz).replace(tzinfo=None, second=0, microsecond=0)
+    end_local -= _dt.timedelta(minutes=end_local.minute % fit_slot)
+    begin_local = (rows[0]["start"] + _dt.timedelta(minutes=rows[0]["tz_offset_min"])).replace(
+        tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    begin_local = max(begin_local, end_local - _dt.timedelta(days=7 * opts["history_weeks"]))
+    begin_local = begin_local.replace(hour=0, minute=0)
+    n_fit = int((end_local - begin_local).total_seconds() // 60 // fit_slot)
+    y = occupancy(rows, begin_local, n_fit, fit_slot, now, opts["min_session_minutes"])
+    ds = pd.date_range(begin_local, periods=n_fit, freq="%dmin" % fit_slot)
+
+    events = list(calendar or [])
+    start, n_out = _forecast_grid(now, opts["horizon_hours"], slot)
+    # Predict on the fit grid from the last fit slot to past the horizon, then interpolate.
+    pred_start = end_local
+    n_pred = int(math.ceil((opts["horizon_hours"] * 60 + 2 * fit_slot) / fit_slot)) + 1
+    pds = pd.date_range(pred_start, periods=n_pred, freq="%dmin" % fit_slot)
+    busy_hist = busy_pred = None
+    if events:
+        busy_hist = _busy(events, begin_local, n_fit, fit_slot, off)
+        busy_pred = _busy(events, pred_start, n_pred, fit_slot, off)
+
+    cfg = _config_key(opts, bool(events))
+    store = None
+    if model_dir:
+        from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import model_store as store
+    model = meta = None
+    reused = False
+    init = None
+    if store is not None:
+        model, meta = store.load(model_dir, user)
+        if model is not None:
+            age_h = (now - to_utc(meta["fitted_at"])).total_seconds() / 3600.0 if meta.get("fitted_at") else 1e9
+            if (meta.get("fingerprint") == fingerprint and meta.get("config") == cfg
+                    and 0 <= age_h <= opts["max_model_age_hours"]):
+                reused = True
+            else:
+                if meta.get("config") == cfg:
+                    init = {k: v[0] if np.ndim(v) > 1 else v for k, v in
+                            ((k, np.asarray(model.params[k])) for k in ("k", "m", "delta", "beta", "sigma_obs"))}
+                    init = {k: (v.tolist() if np.ndim(v) else float(v)) for k, v in init.items()}
+                model = None
+
+    t0 = time.time()
+    if not reused:
+        if float(y.max()) == 0.0:
+            return _fallback(user, rows, now, opts, pool, fingerprint,
+                             "no connected time in the last %s weeks" % opts["history_weeks"])
+        model = _new_model(opts, bool(events))
+        train = _frame(ds, busy_hist)
+        train["y"] = y
+        kwargs = {"init": init} if init else {}
+        try:
+            model.fit(train, **kwargs)
+        except Exception:  # a warm start that does not fit the new shapes: fit cold
+            if not init:
+                raise
+            model = _new_model(opts, bool(events))
+            model.fit(train)
+        fit_s = time.time() - t0
+        # In-sample residual spread per local hour of week -> analytic band.
+        fitted = _predict(model, _frame(ds, busy_hist))
+        how = _how_index(begin_local, n_fit, fit_slot)
+        res = y - fitted
+        cnt = np.bincount(how, minlength=168)
+        sq = np.bincount(how, weights=res * res, minlength=168)
+        sd = np.sqrt(sq / np.maximum(cnt, 1))
+        weeks = max(n_fit * fit_slot / 10080.0, 1.0)
+        band = {"sd_how": [round(float(x), 5) for x in sd], "weeks": weeks}
+        if store is not None:
+            store.save(model_dir, user, model, {
+                "fingerprint": fingerprint, "config": cfg, "fitted_at": iso(now), "fit_seconds": round(fit_s, 4),
+                "data_first": iso(rows[0]["start"]), "data_last": iso(rows[-1]["start"]),
+                "sessions": len(rows), "tz_offset_min": off, "warm_start": bool(init), "band": band,
+            })
+    else:
+        band = meta["band"]
+
+    yhat = _predict(model, _frame(pds, busy_pred))
+    sd = np.asarray(band["sd_how"])[_how_index(pred_start, n_pred, fit_slot)]
+    se = sd / math.sqrt(band["weeks"])
+    # interpolate from fit slot centres to output slot centres (local minutes since pred_start)
+    xs = np.arange(n_pred) * fit_slot + fit_slot / 2.0
+    out_local0 = (start + tz).replace(tzinfo=None)
+    xo = (out_local0 - pred_start).total_seconds() / 60.0 + np.arange(n_out) * slot + slot / 2.0
+    p = np.clip(np.interp(xo, xs, yhat), 0, 1)
+    s = np.interp(xo, xs, se)
+    z = opts["band_z"]
+    lo = np.clip(p - z * s, 0, 1)
+    hi = np.clip(p + z * s, 0, 1)
+    reason = "reused model fitted at %s (history unchanged)" % meta["fitted_at"] if reused else (
+        "fitted on %d weeks%s" % (round(n_fit * fit_slot / 10080.0), " (warm start)" if init else ""))
+    return _result(user, "prophet", reason, now, slot, start, p, lo, hi, rows, fingerprint)
+
+
+def _predict(model, frame):
+    np = require("numpy")
+    out = model.predict(frame)
+    return np.asarray(out["yhat"], dtype=float)
+
+
+def forecast_task(task):
+    """Pure entry point for executors: ``task`` = dict(user, rows, now, options, pool, calendar, model_dir).
+
+    Returns the forecast dict, or ``{"user", "error"}`` instead of raising (one bad user must not sink a batch).
+    """
+    quiet_logs()
+    try:
+        return forecast_user(task["user"], task.get("rows") or [], task["now"], task.get("options"),
+                             task.get("pool"), task.get("calendar"), task.get("model_dir"))
+    except Exception as exc:  # reported per user by the caller
+        return {"user": task.get("user"), "error": "%s: %s" % (type(exc).__name__, exc)}
+
+
+def forecast_many(rows_by_user, now, options=None, calendars=None, model_dir=None, engine="process",
+                  workers=None, scheduler_address=None, pool=None):
+    """Forecast every user of ``rows_by_user``; returns ``{user: forecast}`` (errors as ``{"error"}``)."""
+    from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import executors
+    now = to_utc(now)
+    if pool is None:
+        pool = pool_profile(rows_by_user, now)
+    if model_dir:
+        os.makedirs(model_dir, exist_ok=True)
+    tasks = [{"user": u, "rows": rows, "now": now, "options": options, "pool": pool,
+              "calendar": (calendars or {}).get(u), "model_dir": model_dir}
+             for u, rows in sorted(rows_by_user.items())]
+    results = executors.run(forecast_task, tasks, engine=engine, workers=workers,
+                            scheduler_address=scheduler_address)
+    return {t["user"]: r for t, r in zip(tasks, results)}
