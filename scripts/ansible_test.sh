@@ -160,7 +160,7 @@ fi
 
 run_at() {
   # keep the user's pip configuration and cache (index/mirror settings matter offline) despite the HOME change
-  local env=(HOME="$AT_HOME" PATH="$py_dir:$PATH"
+  local env=(HOME="$AT_HOME" PATH="$py_dir:$extra_path$PATH"
              XDG_CONFIG_HOME="${XDG_CONFIG_HOME:-$real_home/.config}"
              XDG_CACHE_HOME="${XDG_CACHE_HOME:-$real_home/.cache}"
              ANSIBLE_TEST_PREFER_PODMAN= ANSIBLE_NOCOLOR=1)
@@ -172,6 +172,28 @@ run_at() {
      "${env[@]}" "$AT_BIN" "$@")
 }
 
+# Other interpreters for the version-dependent tests (compile, import): ansible-test looks for pythonX.Y on PATH.
+# SD_EXTRA_PYTHONS=auto (default) finds the ones ansible-test supports on PATH or under pyenv; "none" disables.
+extra_path=""
+extra_versions=()
+if [ "${SD_EXTRA_PYTHONS:-auto}" != none ]; then
+  supported="$("$SD_VENV/bin/python" -c 'from ansible_test._internal.constants import SUPPORTED_PYTHON_VERSIONS as v; print(*v)')"
+  pyenv_root="${PYENV_ROOT:-$HOME/.pyenv}"
+  for v in $supported; do
+    [ "$v" = "$SD_TEST_PYTHON" ] && continue
+    [ "${SD_EXTRA_PYTHONS:-auto}" = auto ] || [[ " $SD_EXTRA_PYTHONS " == *" $v "* ]] || continue
+    exe=""
+    if p="$(command -v "python$v")" && "$p" -c '' 2>/dev/null; then  # pyenv shims exist but fail if not enabled
+      exe="$("$p" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')"
+    else
+      for c in "$pyenv_root"/versions/"$v".*/bin/python"$v"; do [ -x "$c" ] && "$c" -c '' 2>/dev/null && exe="$c"; done
+    fi
+    [ -n "$exe" ] || continue
+    extra_path="$extra_path$(dirname "$exe"):"
+    extra_versions+=("$v")
+  done
+fi
+
 run_sanity() {
   # ansible-test only warns and skips the shellcheck test when the program is missing; we do not accept skips.
   if ! command -v shellcheck >/dev/null; then
@@ -179,6 +201,14 @@ run_sanity() {
   fi
   sd_log "ansible-test sanity --venv --python $SD_TEST_PYTHON $*"
   run_at sanity --venv --python "$SD_TEST_PYTHON" --color no "$@"
+  # compile and import are the only sanity tests that depend on the Python version (modules: tests/config.yml
+  # python_requires; other plugins: controller Pythons). Repeat just those for the other interpreters found here.
+  if [ "${#extra_versions[@]}" -gt 0 ] && [ $# -eq 0 ]; then
+    sd_log "ansible-test sanity --venv --test compile --test import (also Python ${extra_versions[*]})"
+    run_at sanity --venv --color no --test compile --test import
+  elif [ $# -eq 0 ]; then
+    sd_log "compile/import ran on Python $SD_TEST_PYTHON only: no other supported interpreter found"
+  fi
 }
 
 run_units() {
