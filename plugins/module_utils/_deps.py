@@ -27,6 +27,7 @@ KNOWN = {
     "dask": ("dask[distributed]", "running forecasts on a Dask cluster"),
     "distributed": ("dask[distributed]", "running forecasts on a Dask cluster"),
     "yaml": ("PyYAML", "YAML plan files"),
+    "jsonschema": ("jsonschema", "validating allocation plan files"),
     "jinja2": ("jinja2", "domain XML and plan summaries"),
 }
 
