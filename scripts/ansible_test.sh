@@ -197,7 +197,7 @@ fi
 run_sanity() {
   # ansible-test only warns and skips the shellcheck test when the program is missing; we do not accept skips.
   if ! command -v shellcheck >/dev/null; then
-    sd_log "shellcheck not found (Debian: apt-get install shellcheck; scripts/bootstrap.sh installs it)"; exit 1
+    sd_log "shellcheck not found (Debian: apt-get install shellcheck; belongs in scripts/bootstrap.sh)"; exit 1
   fi
   sd_log "ansible-test sanity --venv --python $SD_TEST_PYTHON $*"
   run_at sanity --venv --python "$SD_TEST_PYTHON" --color no "$@"
