@@ -127,6 +127,11 @@ pending:
   type: list
   elements: str
   sample: [gpu]
+timings:
+  description: Seconds the hypervisor took to apply the changes (empty in check mode or without changes).
+  returned: always
+  type: dict
+  sample: {apply: 0.021}
 desktop:
   description: Facts of the desktop after the run (before it, in check mode).
   returned: always
@@ -141,7 +146,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
     APPLIED_CONFIG, APPLIED_LIVE, APPLIED_PENDING, Resources,
 )
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._module_runtime import (
-    build_module, run_with_backend,
+    StepTimer, build_module, run_with_backend,
 )
 
 TARGET_KEYS = ("vcpus", "memory_mib", "cpu_limit", "net", "disk_io", "gpu")
@@ -191,8 +196,9 @@ def ensure_resources(module, backend):
         change.mode, change.reason = backend.classify(facts, change)
     changes, waiting = split_already_pending(facts, changes)
     before = current_resources(facts).to_dict()
+    timer = StepTimer()
     if changes and not module.check_mode:
-        changes = backend.apply(facts, changes)
+        changes = timer.run("apply", backend.apply, facts, changes)
         facts = backend.get(params["name"])
         after = current_resources(facts).to_dict()
     else:
@@ -204,6 +210,7 @@ def ensure_resources(module, backend):
         config=[_label(c) for c in changes if c.mode == APPLIED_CONFIG],
         pending=[_label(c) for c in changes + waiting if c.mode == APPLIED_PENDING],
         desktop=facts.to_dict(),
+        timings=timer.timings,
     )
     if module._diff:
         result["diff"] = {"before": before, "after": after}
