@@ -394,8 +394,8 @@ class LibvirtBackend(DesktopBackend):
         meta = lxml.metadata(self._xml(dom, inactive=True)) or {}
         overlay = self._removable_overlay(name, meta) if remove_storage else None
         lv = self._lv
-        flags = (lv.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | lv.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-                 | getattr(lv, "VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA", 0))
+        # Internal snapshot data stays inside the overlay (deleted with it, or kept with the user's disk).
+        flags = lv.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | lv.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
         with self._call("undefine the desktop", name):
             dom.undefineFlags(flags)
         if overlay is None:
@@ -477,52 +477,69 @@ class LibvirtBackend(DesktopBackend):
                                        change.reason or reason))
         return done
 
-    def _flags(self, mode):
+    def _set(self, what, name, mode, setter):
+        """Call ``setter(flags)`` for LIVE|CONFIG (mode live) or CONFIG. Drivers that reject the combined flags
+        (VIR_ERR_INVALID_ARG, e.g. the test driver) get LIVE then CONFIG: the guest first, so a refusal leaves the
+        definition untouched."""
         lv = self._lv
-        if mode == APPLIED_LIVE:
-            return lv.VIR_DOMAIN_AFFECT_LIVE | lv.VIR_DOMAIN_AFFECT_CONFIG
-        return lv.VIR_DOMAIN_AFFECT_CONFIG
+        if mode != APPLIED_LIVE:
+            with self._call(what, name):
+                setter(lv.VIR_DOMAIN_AFFECT_CONFIG)
+            return
+        with self._call(what, name):
+            try:
+                setter(lv.VIR_DOMAIN_AFFECT_LIVE | lv.VIR_DOMAIN_AFFECT_CONFIG)
+                return
+            except lv.libvirtError as exc:
+                if exc.get_error_code() != lv.VIR_ERR_INVALID_ARG:
+                    raise
+            setter(lv.VIR_DOMAIN_AFFECT_LIVE)
+            setter(lv.VIR_DOMAIN_AFFECT_CONFIG)
 
     def _apply_one(self, dom, facts, change, mode):
-        flags = self._flags(mode)
         name = facts.name
         if change.field == "vcpus":
-            with self._call("set %s vCPUs (hot-add)" % change.after, name):
-                dom.setVcpusFlags(int(change.after), flags)
+            self._set("set %s vCPUs (hot-add)" % change.after, name, mode,
+                      lambda flags: dom.setVcpusFlags(int(change.after), flags))
         elif change.field == "memory_mib":
-            with self._call("set the memory balloon to %s MiB" % change.after, name):
-                dom.setMemoryFlags(int(change.after) * 1024, flags)
+            self._set("set the memory balloon to %s MiB" % change.after, name, mode,
+                      lambda flags: dom.setMemoryFlags(int(change.after) * 1024, flags))
         elif change.field == "cpu_limit":
+            # -1 = no quota (cgroup 'max'); libvirt ignores 0 on a running domain.
             quota = int(round(float(change.after) * CPU_PERIOD_US)) if change.after else -1
-            with self._call("set the CPU limit to %s CPUs (cgroup global_quota=%s)" % (change.after, quota), name):
-                dom.setSchedulerParametersFlags({"global_period": CPU_PERIOD_US, "global_quota": quota}, flags)
+            params = {"global_period": CPU_PERIOD_US, "global_quota": quota}
+            self._set("set the CPU limit to %s CPUs (cgroup global_quota=%s/%s us)"
+                      % (change.after, quota, CPU_PERIOD_US), name, mode,
+                      lambda flags: dom.setSchedulerParametersFlags(params, flags))
         elif change.field == "net":
-            self._apply_net(dom, facts, change, flags)
+            self._apply_net(dom, facts, change, mode)
         elif change.field == "disk_io":
-            self._apply_disk(dom, facts, change, flags)
+            self._apply_disk(dom, facts, change, mode)
         elif change.field == "gpu":
             self._apply_gpu(dom, facts, change)
         else:
             raise InvalidInput("Unknown resource field %r" % change.field)
 
-    def _apply_net(self, dom, facts, change, flags):
+    def _apply_net(self, dom, facts, change, mode):
         ifaces = {i["key"]: i for i in lxml.interfaces(self._xml(dom, inactive=True))}
         if change.key not in ifaces:
             raise InvalidInput("%s has no interface %s" % (facts.name, change.key), desktop=facts.name)
         rate = int(change.after.get("rate_kib_s") or 0)
         params = {"inbound.average": rate, "outbound.average": rate}
         # The MAC names the interface in both the live and the persistent definition.
-        with self._call("set the bandwidth of %s to %s KiB/s" % (change.key, rate), facts.name):
-            dom.setInterfaceParameters(ifaces[change.key]["mac"], params, flags)
+        mac = ifaces[change.key]["mac"]
+        self._set("set the bandwidth of %s to %s KiB/s" % (change.key, rate), facts.name, mode,
+                  lambda flags: dom.setInterfaceParameters(mac, params, flags))
 
-    def _apply_disk(self, dom, facts, change, flags):
+    def _apply_disk(self, dom, facts, change, mode):
         targets = {info.key: info.target for info, _l in lxml.disks(self._xml(dom, inactive=True))}
         if change.key not in targets:
             raise InvalidInput("%s has no disk %s" % (facts.name, change.key), desktop=facts.name)
         params = {"total_iops_sec": int(change.after.get("total_iops") or 0),
                   "total_bytes_sec": int(change.after.get("total_bytes_sec") or 0)}
-        with self._call("set the I/O limits of %s" % change.key, facts.name):
-            dom.setBlockIoTune(targets[change.key], params, flags)
+        target = targets[change.key]
+        self._set("set the I/O limits of %s (%s)" % (change.key, target), facts.name, mode,
+                  lambda flags: dom.setBlockIoTune(target, params, flags))
 
     def _apply_gpu(self, dom, facts, change):
         flags = self._lv.VIR_DOMAIN_AFFECT_CONFIG
