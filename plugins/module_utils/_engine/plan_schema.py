@@ -85,7 +85,7 @@ SCHEMA = {
         "generated_at": TIME,
         "window": {"type": "object", "required": ["start", "end"], "additionalProperties": False,
                    "properties": {"start": TIME, "end": TIME}},
-        "risk": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "risk": {"type": "number", "minimum": 0, "maximum": 1},
         "policy": {"type": "object"},
         "total_cost": {"type": "number", "minimum": 0},
         "users": {"type": "object", "additionalProperties": USER},

@@ -10,8 +10,9 @@ steps ``{"at", "state", "stage"}`` the apply playbook enforces (``_decisions/pla
 
 Lead time of a wake = (wake time + hot-plug time) x safety_factor + apply_interval + pre-warm, where wake time is
 ``restore_s`` from ``saved`` or ``resume_s`` from ``paused``, the apply interval is how often the apply playbook
-runs (a step may fall due just after a run) and the pre-warm is how much earlier the forecast's upper band
-(``p_high``) crosses the risk threshold than ``p`` itself, capped at ``max_prewarm_minutes``: a wider band wakes
+runs (a step may fall due just after a run) and the pre-warm is how much earlier the warm window of
+``_decisions/warm_windows.py`` (which plans on the upper band ``p_high`` and the arrival edge) starts than the
+first slot where ``p`` itself reaches the threshold, capped at ``max_prewarm_minutes``: a wider band wakes
 earlier, into the cheaper ``warm`` stage; ``full`` follows at login - (hot-plug x safety + apply interval).
 """
 
@@ -21,13 +22,14 @@ import datetime as _dt
 import math
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import placement as _placement
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import warm_windows as _warm_windows
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_steps import format_time, parse_time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_inputs as _inputs
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
 PLAN_VERSION = 1
 DEFAULT_POLICY = {
-    "risk": 0.2,                    # a slot is planned when the chance of a login in it is at least this
+    "risk": _warm_windows.DEFAULT_RISK,  # 0 = warm on any sign of use .. 1 = only when connected > 50 %
     "safety_factor": 3.0,           # measured times are medians; x3 covers a slow restore under load
     "apply_interval_minutes": 5,    # how often playbooks/apply_plans.yml runs (cron / AWX schedule)
     "merge_gap_minutes": 60,        # shorter gaps between predicted sessions are bridged (stay up)
@@ -50,40 +52,27 @@ def _floor_minute(moment):
     return moment.replace(second=0, microsecond=0)
 
 
-def _runs(flags):
-    start = None
-    for i, flag in enumerate(list(flags) + [False]):
-        if flag and start is None:
-            start = i
-        elif not flag and start is not None:
-            yield start, i
-            start = None
-
-
-def session_windows(forecast, threshold, merge_gap):
+def session_windows(forecast, risk, merge_gap):
     """Expected sessions: ``[{"band": (start, end), "full": (start, end) or None}]``.
 
-    ``band`` is where the upper band reaches the threshold (a login is possible), ``full`` where ``p`` itself
-    does (a login is likely). Thin stand-in for ``_decisions/warm_windows.py`` (same contract: forecast + risk
-    knob -> intervals) until that exists.
+    ``band`` is a warm window of ``_decisions/warm_windows.py`` (forecast band and arrival edge included, no lead:
+    the lead is added here from measured times), ``full`` the part of it where ``p`` itself reaches the risk
+    threshold (a login is likely); before it the desktop is only ``warm``.
     """
-    slot, start = forecast["slot"], forecast["start"]
-    p, high = forecast["p"], forecast["p_high"]
-    likely = [v >= threshold for v in p]
-    possible = [max(h, v) >= threshold for h, v in zip(high, p)]
-    merged = []
-    for i, j in _runs(possible):
-        if merged and (i - merged[-1][1]) * slot < merge_gap:
-            merged[-1][1] = j
-        else:
-            merged.append([i, j])
+    slot_minutes = int(forecast["slot"].total_seconds() // 60)
+    contract = {"start": forecast["start"], "slot_minutes": slot_minutes, "p": forecast["p"],
+                "p_high": forecast["p_high"]}
+    windows = _warm_windows.warm_windows(contract, risk=risk, lead_minutes=0,
+                                         merge_gap_minutes=int(merge_gap.total_seconds() // 60))
+    threshold = _warm_windows.risk_threshold(risk)
+    start, slot = forecast["start"], forecast["slot"]
     sessions = []
-    for i, j in merged:
-        full = [k for k in range(i, j) if likely[k]]
-        sessions.append({
-            "band": (start + i * slot, start + j * slot),
-            "full": (start + full[0] * slot, start + (full[-1] + 1) * slot) if full else None,
-        })
+    for window in windows:
+        band = (parse_time(window["start"]), parse_time(window["end"]))
+        likely = [i for i, value in enumerate(forecast["p"])
+                  if value >= threshold and band[0] <= start + i * slot < band[1]]
+        full = (start + likely[0] * slot, min(band[1], start + (likely[-1] + 1) * slot)) if likely else None
+        sessions.append({"band": band, "full": full})
     return sessions
 
 
@@ -221,8 +210,8 @@ def _plan_user(user, forecast, desktop, profile, measured, policy):
     conservative = forecast["method"] == "fallback"
     if conservative and not history.get("sessions") and not any(forecast["p"]):
         return None, "fallback forecast without history: left alone"
-    threshold = policy["risk"] / (FALLBACK_FACTOR if conservative else 1.0)
-    sessions = session_windows(forecast, threshold, _minutes(policy["merge_gap_minutes"]))
+    risk = policy["risk"] / (FALLBACK_FACTOR if conservative else 1.0)
+    sessions = session_windows(forecast, risk, _minutes(policy["merge_gap_minutes"]))
     if not sessions:
         return None, "no login predicted in the window at risk %.2f" % policy["risk"]
     timeline = _timeline(sessions, measured, policy, conservative)
@@ -258,8 +247,8 @@ def normalise_policy(options):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise InvalidInput("%s must be a number >= 0, got %r" % (key, value))
         policy[key] = value
-    if not 0 < policy["risk"] < 1:
-        raise InvalidInput("risk must be between 0 and 1 (exclusive), got %r" % policy["risk"])
+    if not 0 <= policy["risk"] <= 1:
+        raise InvalidInput("risk must be between 0 and 1, got %r" % policy["risk"])
     return policy
 
 

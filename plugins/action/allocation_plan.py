@@ -1,0 +1,89 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of shadowdesk.vdi.allocation_plan (documentation: plugins/modules/allocation_plan.py).
+
+Runs on the controller only: builds the plan with ``_engine/plans.py``, renders the summary, and publishes
+both under ``<data_dir>/plans`` (``_engine/plan_files.py``). Nothing is sent to the managed host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_files, plan_inputs, plans
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
+
+# The default summary template ships in the collection with the forecast role (roles/ is copied verbatim by
+# ansible-galaxy, plugins/module_utils is not the place for data files); found relative to this file.
+DEFAULT_TEMPLATE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "roles", "forecast", "templates", "plan_summary.md.j2")
+
+POLICY_OPTIONS = {
+    "risk": "float", "safety_factor": "float", "apply_interval_minutes": "float", "merge_gap_minutes": "float",
+    "max_prewarm_minutes": "float", "release_grace_minutes": "float", "pause_gap_minutes": "float",
+    "headroom": "float", "cost_weight": "float",
+}
+ARGUMENT_SPEC = dict(
+    forecasts=dict(type="raw", required=True),
+    desktops=dict(type="dict", required=True),
+    nodes=dict(type="list", elements="dict", required=True),
+    profiles=dict(type="raw"),
+    prices=dict(type="dict"),
+    measured=dict(type="dict"),
+    data_dir=dict(type="path"),
+    format=dict(type="str", default="json", choices=["json", "yaml"]),
+    now=dict(type="str"),
+    summary_template=dict(type="path"),
+    **{name: dict(type=kind) for name, kind in POLICY_OPTIONS.items()}
+)
+
+
+def _plain(value):
+    """Ansible's tagged/lazy containers -> plain JSON types."""
+    return json.loads(json.dumps(value, default=to_native))
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _valid, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            result.update(self._plan(_plain(args)))
+        except ShadowDeskError as exc:
+            raise AnsibleActionFail(str(exc), result=dict(exc.details)) from None
+        return result
+
+    def _plan(self, args):
+        data_dir = os.path.expanduser(args["data_dir"] or plan_files.default_data_dir())
+        forecasts = args["forecasts"]
+        if isinstance(forecasts, str):
+            forecasts = plan_inputs.read_forecasts_file(os.path.expanduser(forecasts), data_dir)
+        plan = plans.build_plan(
+            forecasts, args["desktops"], args["nodes"], profiles=args["profiles"], prices=args["prices"],
+            measured=args["measured"], options={k: args[k] for k in POLICY_OPTIONS}, now=args["now"])
+        template_path = args["summary_template"] or DEFAULT_TEMPLATE
+        try:
+            with open(template_path, encoding="utf-8") as handle:
+                template = handle.read()
+        except OSError as exc:
+            raise AnsibleActionFail("cannot read the summary template %s: %s"
+                                    % (template_path, exc.strerror or exc)) from None
+        summary = plan_files.render_summary(plan, template, "summary template %s" % template_path)
+        published = plan_files.publish(plan, summary, data_dir, args["format"], check_mode=self._task.check_mode)
+        for warning in published.pop("warnings") + [
+                "%s: %s" % (u, w) for u, e in sorted(plan["users"].items()) for w in e.get("warnings", [])]:
+            self._display.warning(warning)
+        published.update(plan=plan, summary=summary)
+        return published

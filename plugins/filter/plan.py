@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters over allocation plans: ``due_actions``."""
+
+from __future__ import annotations
+
+# Documentation: plugins/filter/due_actions.yml (ansible-doc -t filter shadowdesk.vdi.due_actions).
+
+import datetime as _dt
+import json
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_steps import due_actions as _due
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_schema
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
+
+
+def _plain(value):
+    """Ansible's lazy/tagged containers -> plain dicts/lists/str (via JSON) for jsonschema."""
+    return json.loads(json.dumps(value, default=to_native))
+
+
+def due_actions(plan, now, grace_minutes=15):
+    try:
+        if isinstance(plan, (str, bytes)):
+            text = to_native(plan)
+            fmt = "json" if text.lstrip().startswith("{") else "yaml"
+            plan = plan_schema.loads(text, fmt, "the plan")
+        elif isinstance(plan, dict):
+            plan = plan_schema.validate_plan(_plain(plan), "the plan")
+        else:
+            raise AnsibleFilterError("due_actions expects a plan dict or its JSON/YAML text, got %s"
+                                     % type(plan).__name__)
+        if isinstance(now, _dt.datetime):
+            now = now.isoformat()
+        return _due(plan, to_native(now), int(grace_minutes))
+    except ShadowDeskError as exc:
+        raise AnsibleFilterError("due_actions: %s" % exc) from None
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("due_actions: %s" % to_native(exc)) from None
+
+
+class FilterModule:
+    def filters(self):
+        return {"due_actions": due_actions}
