@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of shadowdesk.vdi.history_import (documentation: plugins/modules/history_import.py).
+
+Controller-side because the store lives in the controller's data directory and the source files (wtmp copies,
+task-list dumps, calendars) are gathered there. Parsing is pure (``_engine/importers``); the store does one
+transaction per import; check mode runs the same transaction and rolls it back, so its report is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import importers
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore, db_path
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
+
+ARGUMENT_SPEC = dict(
+    data_dir=dict(type="path"),
+    kind=dict(type="str", required=True, choices=importers.kinds()),
+    src=dict(type="path", required=True),
+    user_map=dict(type="dict"),
+    desktop_map=dict(type="dict"),
+    domain_prefix=dict(type="str", default="desk-"),
+    user=dict(type="str"),
+    consent=dict(type="bool"),
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _valid, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC,
+                                                   required_if=[("kind", "ics", ("user",))])
+        args = json.loads(json.dumps(args, default=to_native))
+        try:
+            src = self._find_needle("files", args["src"])
+        except AnsibleError:
+            raise AnsibleActionFail("src %s not found on the controller" % args["src"]) from None
+        try:
+            result.update(self._import(args, src, self._task.check_mode))
+        except ShadowDeskError as exc:
+            raise AnsibleActionFail(str(exc), result=dict(exc.details)) from None
+        return result
+
+    def _import(self, args, src, check):
+        path = db_path(args["data_dir"])
+        # Check mode must not create a database: an absent one is stood in for by an empty in-memory store.
+        store = HistoryStore(":memory:" if check and not os.path.exists(path) else path)
+        try:
+            consent_changed = False
+            if args["kind"] == "ics":
+                consent_changed = self._consent(store, args, check)
+            report = self._parse_and_store(store, args, src, check)
+        finally:
+            store.close()
+        out = report.to_dict()
+        return {
+            "changed": bool(report.added or report.updated or consent_changed),
+            "report": out,
+            "added": out["added"],
+            "db": path,
+            "kind": args["kind"],
+            "msg": "%s: read %d, added %d, duplicates %d, updated %d, rejected %d" % (
+                args["kind"], out["read"], out["added"], out["duplicates"], out["updated"], out["rejected_total"]),
+        }
+
+    @staticmethod
+    def _consent(store, args, check):
+        """Apply the ``consent`` option first: the ICS importer refuses users without it, before reading."""
+        user, wanted = args["user"], args["consent"]
+        if wanted is None or wanted == store.has_consent(user):
+            return False
+        if not check:
+            store.set_consent(user, wanted)
+        return True
+
+    @staticmethod
+    def _parse_and_store(store, args, src, check):
+        kind = args["kind"]
+        parse = importers.get(kind)
+        if importers.target(kind) == "calendar":
+            consented = set(store.consented_users())
+            if check and args["consent"]:
+                consented.add(args["user"])
+            if args["consent"] is False:
+                consented.discard(args["user"])
+            rows, report = parse(src, user=args["user"], consented_users=consented)
+            if check and args["user"] not in store.consented_users():
+                report.added = len(rows)  # consent not stored yet, so no calendar rows either: all would be new
+                return report
+            return report.merge(store.add_calendar_events(args["user"], rows, dry_run=check))
+        rows, report = parse(src, user_map=args["user_map"], desktop_map=args["desktop_map"],
+                             domain_prefix=args["domain_prefix"])
+        return report.merge(store.add_sessions(rows, kind, dry_run=check))

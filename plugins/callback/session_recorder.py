@@ -1,0 +1,171 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Callback that turns returned ``shadowdesk_event`` results into behaviour history.
+
+The recorder must never be the reason a play fails or slows down: a user's reconnect is more important than its
+bookkeeping. So every store failure is caught, warned about once, and the events are kept in memory and retried
+(with back-off during the play, and once more at the end of the play). The store's own transactions guarantee
+that what was already written stays intact.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: session_recorder
+type: notification
+short_description: Record ShadowDesk connect/disconnect events in the behaviour history store
+version_added: 0.1.0
+description:
+  - Watches task results. Every successful result (or loop item) that contains a C(shadowdesk_event) dictionary,
+    as returned by M(shadowdesk.vdi.session_event), is written to the history store
+    C(<data_dir>/history.sqlite3). A C(connect) opens a session of the user on the desktop, a C(disconnect) closes
+    it. These sessions feed the login forecasts.
+  - "C(shadowdesk_event) keys: C(user), C(desktop), C(event) (V(connect) or V(disconnect)), C(at) (ISO-8601, optional:
+    now), C(resources) (dict, optional). Events marked C(dry_run) (check mode) are ignored."
+  - If the store cannot be written (unwritable directory, database locked by another writer, corrupt file) the
+    callback warns once and keeps the play going; events are buffered in memory and retried later in the play and
+    at its end. Events that still cannot be written at the end are listed in a final warning.
+  - Recording is idempotent, so the same event seen twice is stored once.
+author:
+  - ShadowDesk engineers
+requirements:
+  - Enable it, for example C(callbacks_enabled = shadowdesk.vdi.session_recorder) in the C([defaults]) section of
+    C(ansible.cfg) or E(ANSIBLE_CALLBACKS_ENABLED=shadowdesk.vdi.session_recorder).
+options:
+  data_dir:
+    description:
+      - Directory of the ShadowDesk runtime state; events go to C(<data_dir>/history.sqlite3).
+    type: path
+    default: ~/.local/share/shadowdesk
+    env:
+      - name: SHADOWDESK_DATA_DIR
+    ini:
+      - section: callback_session_recorder
+        key: data_dir
+  lock_timeout:
+    description:
+      - Seconds to wait for another writer's lock on the store before buffering the event instead.
+      - Kept short so a busy store never slows the play.
+    type: float
+    default: 0.5
+    env:
+      - name: SHADOWDESK_RECORDER_LOCK_TIMEOUT
+    ini:
+      - section: callback_session_recorder
+        key: lock_timeout
+  retry_interval:
+    description:
+      - After a failure, seconds to wait before trying the store again during the play (it is always tried once
+        more at the end of the play).
+    type: float
+    default: 30
+    env:
+      - name: SHADOWDESK_RECORDER_RETRY_INTERVAL
+    ini:
+      - section: callback_session_recorder
+        key: retry_interval
+notes:
+  - The callback only writes on the controller; it needs no access to managed hosts.
+seealso:
+  - module: shadowdesk.vdi.session_event
+  - module: shadowdesk.vdi.history_import
+"""
+
+import json
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import (
+    HistoryStore,
+    StoreUnavailable,
+    db_path,
+)
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "shadowdesk.vdi.session_recorder"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display=None):
+        super().__init__(display=display)
+        self._store = None
+        self._pending = []          # events not yet written, in arrival order
+        self._warned = False
+        self._next_try = 0.0        # monotonic time before which the store is not tried again
+        self._recorded = 0
+
+    # -- ansible hooks --------------------------------------------------------------------------------------------
+    def v2_runner_on_ok(self, result):
+        try:
+            payload = result._result
+            items = payload.get("results") if isinstance(payload.get("results"), list) else [payload]
+            for item in items:
+                event = item.get("shadowdesk_event") if isinstance(item, dict) else None
+                if isinstance(event, dict) and not event.get("dry_run") and not item.get("failed"):
+                    self._pending.append(_plain(event))
+            if self._pending and time.monotonic() >= self._next_try:
+                self._flush()
+        except Exception as exc:  # pylint: disable=broad-except  # a recorder bug must not fail the play
+            self._warn_once("ShadowDesk session_recorder: unexpected error %s; events are kept in memory" % exc)
+
+    def v2_playbook_on_stats(self, stats):
+        try:
+            if self._pending:
+                self._flush()
+            if self._pending:
+                self._display.warning(
+                    "ShadowDesk session_recorder: %d event(s) could not be written to %s and are lost: %s"
+                    % (len(self._pending), self._path(), json.dumps(self._pending, sort_keys=True)))
+                self._pending = []
+            elif self._warned:
+                self._display.display("ShadowDesk session_recorder: buffered events written to %s" % self._path())
+        except Exception as exc:  # pylint: disable=broad-except
+            self._display.warning("ShadowDesk session_recorder: unexpected error at the end of the play: %s" % exc)
+        finally:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # -- internals ------------------------------------------------------------------------------------------------
+    def _path(self):
+        return db_path(self.get_option("data_dir"))
+
+    def _flush(self):
+        """Write buffered events in order; stop at the first store failure and keep the rest for later."""
+        try:
+            if self._store is None:
+                self._store = HistoryStore(self._path(), timeout=float(self.get_option("lock_timeout")))
+            while self._pending:
+                event = self._pending[0]
+                try:
+                    self._store.record_event(event.get("user"), event.get("desktop"), event.get("event"),
+                                             at=event.get("at"), resources=event.get("resources"))
+                    self._recorded += 1
+                except StoreUnavailable:
+                    raise
+                except ShadowDeskError as exc:  # this event is malformed: retrying cannot help
+                    self._display.warning("ShadowDesk session_recorder: ignoring event %s: %s"
+                                          % (json.dumps(event, sort_keys=True), exc))
+                self._pending.pop(0)
+        except StoreUnavailable as exc:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            self._next_try = time.monotonic() + float(self.get_option("retry_interval"))
+            self._warn_once("ShadowDesk session_recorder: history store unavailable (%s); events are kept in "
+                            "memory and retried at the end of the play" % exc)
+
+    def _warn_once(self, msg):
+        if not self._warned:
+            self._warned = True
+            self._display.warning(msg)
+
+
+def _plain(value):
+    """Ansible's tagged/lazy values -> plain JSON types (the event may outlive the task's templar)."""
+    return json.loads(json.dumps(value, default=str))
