@@ -1,0 +1,225 @@
+"""HistoryStore on real SQLite files: idempotent imports, bad rows, rollback, events, consent, fingerprints."""
+
+import datetime
+import sqlite3
+
+import pytest
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import store as store_mod
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import (
+    ConsentRequired,
+    HistoryStore,
+    StoreUnavailable,
+)
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+
+UTC = datetime.timezone.utc
+
+
+def t(hour, minute=0, day=16):
+    return datetime.datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+
+def row(user, start, end, desktop="desk", line=None, tz=None):
+    return {"user": user, "desktop": desktop, "start": start, "end": end, "tz_offset_min": tz, "line": line}
+
+
+@pytest.fixture
+def store(tmp_path):
+    with HistoryStore(tmp_path / "data" / "history.sqlite3") as s:
+        yield s
+
+
+def test_fresh_store_has_schema_and_wal(tmp_path):
+    path = tmp_path / "d" / "history.sqlite3"
+    with HistoryStore(path) as s:
+        assert s.schema_version() == store_mod.SCHEMA_VERSION
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    db.close()
+    with HistoryStore(path) as s:  # reopening migrates nothing twice
+        assert s.schema_version() == store_mod.SCHEMA_VERSION
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    db.close()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    HistoryStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO schema_version VALUES (999)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreUnavailable, match="newer"):
+        HistoryStore(path)
+
+
+def test_corrupt_or_unwritable_store_is_unavailable(tmp_path):
+    bad = tmp_path / "history.sqlite3"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreUnavailable):
+        HistoryStore(bad)
+    assert bad.read_bytes() == b"this is not a database" * 100  # nothing overwritten
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreUnavailable):
+        HistoryStore(blocker / "sub" / "history.sqlite3")
+
+
+def test_add_sessions_is_idempotent(store):
+    rows = [row("alice", t(8), t(12)), row("alice", t(13), t(17)), row("bob", t(9), None)]
+    first = store.add_sessions(rows, "csv")
+    assert (first.added, first.duplicates, first.rejected) == (3, 0, {})
+    again = store.add_sessions(rows, "csv")
+    assert (again.added, again.duplicates) == (0, 3)
+    assert store.users() == ["alice", "bob"]
+    got = store.sessions(user="alice")
+    assert [(s["start"], s["end"]) for s in got] == [(t(8), t(12)), (t(13), t(17))]
+    assert got[0]["start"].tzinfo is not None and got[0]["source"] == "csv"
+    # The same session from another source is a different record.
+    assert store.add_sessions(rows[:1], "wtmp").added == 1
+
+
+def test_bad_rows_are_counted_not_stored(store):
+    rows = [
+        row("alice", t(8), t(12), line=2),
+        row("alice", "not a time", t(12), line=3),
+        row("alice", t(15), t(14), line=4),                   # end before start
+        row("alice", t(9), t(10), line=5),                    # overlaps line 2 on the same desktop
+        row("alice", t(8), t(11), line=6),                    # same key, different end
+        row("", t(8), t(9), line=7),
+        row("alice", "2026-11-16T20:00:00", None, line=8),    # naive: ambiguous
+        row("alice", t(18), t(19), tz=5000, line=9),
+        row("alice", t(9), t(10), desktop="other", line=10),  # another desktop: fine
+    ]
+    report = store.add_sessions(rows, "csv")
+    assert report.added == 2
+    assert report.rejected == {"bad_time": 2, "end_before_start": 1, "overlap": 1, "conflicting_duplicate": 1,
+                               "missing_user": 1, "bad_tz_offset": 1}
+    assert report.examples[0] == {"line": 3, "reason": "bad_time", "detail": report.examples[0]["detail"]}
+    assert len(report.examples) == report.MAX_EXAMPLES
+    assert len(store.sessions()) == 2
+
+
+def test_open_session_closed_by_reimport(store):
+    store.add_sessions([row("alice", t(8), None)], "wtmp")
+    report = store.add_sessions([row("alice", t(8), t(12)), row("alice", t(13), None)], "wtmp")
+    assert (report.updated, report.added) == (1, 1)
+    assert [s["end"] for s in store.sessions("alice")] == [t(12), None]
+
+
+def test_failed_import_rolls_back(store, monkeypatch):
+    store.add_sessions([row("alice", t(8), t(9))], "csv")
+    before = store.fingerprint("alice")
+    real = HistoryStore._add_session
+    calls = []
+
+    def boom(self, tx, r, source, report):
+        calls.append(r)
+        if len(calls) == 3:
+            raise RuntimeError("disk on fire")
+        return real(self, tx, r, source, report)
+
+    monkeypatch.setattr(HistoryStore, "_add_session", boom)
+    with pytest.raises(RuntimeError):
+        store.add_sessions([row("alice", t(10), t(11)), row("alice", t(12), t(13)), row("alice", t(14), t(15))],
+                           "csv")
+    monkeypatch.setattr(HistoryStore, "_add_session", real)
+    assert len(store.sessions("alice")) == 1
+    assert store.fingerprint("alice") == before
+
+
+def test_locked_store_fails_cleanly_and_keeps_data(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    with HistoryStore(path) as s:
+        s.add_sessions([row("alice", t(8), t(9))], "csv")
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with HistoryStore(path, timeout=0.05) as s:
+            with pytest.raises(StoreUnavailable):
+                s.add_sessions([row("alice", t(10), t(11))], "csv")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    with HistoryStore(path) as s:
+        assert len(s.sessions("alice")) == 1
+
+
+def test_dry_run_reports_without_writing(store):
+    report = store.add_sessions([row("alice", t(8), t(9)), row("alice", t(8, 30), t(10))], "csv", dry_run=True)
+    assert (report.added, report.rejected) == (1, {"overlap": 1})
+    assert store.sessions() == []
+
+
+def test_sessions_window(store):
+    store.add_sessions([row("alice", t(8, day=16), t(9, day=16)), row("alice", t(8, day=17), t(9, day=17)),
+                        row("alice", t(8, day=18), None)], "csv")
+    got = store.sessions("alice", since=t(0, day=17), until=t(0, day=18))
+    assert [s["start"] for s in got] == [t(8, day=17)]
+    assert len(store.sessions("alice", since="2026-11-20T00:00:00Z")) == 1  # the open one
+
+
+def test_record_event_opens_and_closes(store):
+    assert store.record_event("alice", "desk-alice", "connect", at=t(8), resources={"vcpus": 2})["session"] == "opened"
+    assert store.sessions("alice")[0]["end"] is None
+    assert store.record_event("alice", "desk-alice", "disconnect", at="2026-11-16T12:00:00Z")["session"] == "closed"
+    assert store.sessions("alice")[0]["end"] == t(12)
+    assert store.record_event("alice", "desk-alice", "disconnect", at=t(12))["event"] == "duplicate"
+    assert store.record_event("alice", "desk-alice", "disconnect", at=t(13))["session"] == "no_open_session"
+    store.record_event("alice", "desk-alice", "connect", at=t(14))
+    assert store.record_event("alice", "desk-alice", "connect", at=t(15))["session"] == "superseded_and_opened"
+    assert [(s["start"], s["end"]) for s in store.sessions("alice")] == [(t(8), t(12)), (t(14), t(15)), (t(15), None)]
+    events = store.events("alice")
+    assert len(events) == 5 and events[0]["resources"] == {"vcpus": 2}
+    with pytest.raises(InvalidInput):
+        store.record_event("alice", "desk-alice", "reboot", at=t(16))
+    with pytest.raises(InvalidInput):
+        store.record_event("alice", "desk-alice", "connect", at="2026-11-16 16:00")  # naive
+    now = store.record_event("bob", "desk-bob", "connect")["at"]
+    assert now.tzinfo is not None
+
+
+def test_utilisation(store):
+    samples = [{"desktop": "desk-alice", "user": "alice", "sampled_at": t(8, m), "cpu_percent": 12.5,
+                "memory_mib": 1800, "net_rx_bytes": 1000} for m in (0, 5, 10)]
+    assert store.add_utilisation(samples).added == 3
+    report = store.add_utilisation(samples + [{"desktop": "desk-alice", "sampled_at": "bad"}])
+    assert (report.added, report.duplicates, report.rejected) == (0, 3, {"bad_sample": 1})
+    got = store.utilisation(user="alice", since=t(8, 5))
+    assert [g["sampled_at"] for g in got] == [t(8, 5), t(8, 10)]
+    assert got[0]["cpu_percent"] == 12.5 and got[0]["disk_read_bytes"] is None
+
+
+def test_calendar_needs_consent_and_keeps_no_titles(store):
+    events = [{"start": t(9), "end": t(10), "busy": True}, {"start": t(12), "end": t(13), "busy": False}]
+    with pytest.raises(ConsentRequired):
+        store.add_calendar_events("alice", events)
+    store.set_consent("alice", True)
+    assert store.consented_users() == ["alice"]
+    assert store.add_calendar_events("alice", events).added == 2
+    assert store.add_calendar_events("alice", events).duplicates == 2
+    assert store.calendar_events("alice", since=t(11)) == [{"start": t(12), "end": t(13), "busy": False}]
+    columns = [r[1] for r in store._db.execute("PRAGMA table_info(calendar_events)")]
+    assert not {"title", "summary", "description", "location"} & set(columns)
+    store.set_consent("alice", False)  # withdrawal erases
+    assert store.consented_users() == [] and store.calendar_events("alice") == []
+
+
+def test_fingerprint_changes_iff_history_changes(store):
+    empty = store.fingerprint("alice")
+    store.add_sessions([row("alice", t(8), None)], "csv")
+    opened = store.fingerprint("alice")
+    assert opened != empty
+    store.add_sessions([row("alice", t(8), None)], "csv")   # duplicate
+    store.add_sessions([row("bob", t(8), t(9))], "csv")     # someone else
+    store.add_utilisation([{"desktop": "d", "user": "alice", "sampled_at": t(8)}])
+    assert store.fingerprint("alice") == opened
+    store.add_sessions([row("alice", t(8), t(9))], "csv")   # closes the open session
+    closed = store.fingerprint("alice")
+    assert closed != opened
+    store.set_consent("alice", True)
+    store.add_calendar_events("alice", [{"start": t(10), "end": t(11)}])
+    assert store.fingerprint("alice") != closed
