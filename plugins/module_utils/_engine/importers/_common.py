@@ -52,8 +52,11 @@ def read_text(path_or_data):
 
 def map_name(mapping, key, default=None):
     """Look a source name up in a user-given map (keys compared as strings: YAML may give ints for vmids)."""
-    if mapping:
-        for k in (key, str(key)):
-            if k in mapping:
-                return mapping[k]
+    if mapping and key is not None:
+        if key in mapping:
+            return mapping[key]
+        wanted = str(key)
+        for k, value in mapping.items():
+            if str(k) == wanted:
+                return value
     return default
