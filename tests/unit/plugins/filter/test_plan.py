@@ -1,0 +1,48 @@
+import json
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+import plan_data
+from ansible_collections.shadowdesk.vdi.plugins.filter.plan import FilterModule, due_actions
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plans
+
+PLAN = plans.build_plan(**plan_data.inputs())
+
+
+def test_registered():
+    assert FilterModule().filters()["due_actions"] is due_actions
+
+
+def test_due_actions_from_dict_and_text():
+    login = PLAN["users"]["alice"]["predicted_login"]
+    from_dict = due_actions(PLAN, login)
+    assert {a["user"] for a in from_dict} == {"alice", "bob"}
+    alice = [a for a in from_dict if a["user"] == "alice"][0]
+    assert (alice["state"], alice["stage"], alice["desktop"]) == ("running", "full", "desk-alice")
+    assert set(alice["stages"]) == {"shadow", "warm", "full"}
+    assert due_actions(json.dumps(PLAN), login) == from_dict
+    assert due_actions(yaml.safe_dump(PLAN), login) == from_dict
+
+
+def test_nothing_due_before_the_first_step():
+    assert due_actions(PLAN, "2026-11-23T00:00:00Z") == []
+
+
+def test_grace_minutes_keyword():
+    release = PLAN["users"]["alice"]["steps"][-1]["at"]
+    later = release[:11] + "%02d" % (int(release[11:13]) + 1) + release[13:]
+    assert "alice" not in [a["user"] for a in due_actions(PLAN, later)]
+    assert "alice" in [a["user"] for a in due_actions(PLAN, later, grace_minutes=90)]
+
+
+@pytest.mark.parametrize("plan, now, message", [
+    ("{broken", "2026-11-23T08:00:00Z", "not valid"),
+    ({"version": 1}, "2026-11-23T08:00:00Z", "does not match the plan schema"),
+    (PLAN, "half past seven", "not an ISO-8601 time"),
+    (42, "2026-11-23T08:00:00Z", "expects a plan dict"),
+])
+def test_bad_input_is_a_filter_error(plan, now, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        due_actions(plan, now)
