@@ -24,6 +24,8 @@ def pve_stand_in():
     """A fresh two-node stand-in (pve1, pve2) with fast tasks; stopped after the test."""
     with PveStandIn(nodes=("pve1", "pve2"), task_duration=0.05, file_lock_timeout=2.0) as pve:
         yield pve
+        # A request that crashed the stand-in is a stand-in bug, never a client success.
+        assert not pve.internal_errors, pve.internal_errors[0].get("traceback")
 
 
 @pytest.fixture

@@ -228,6 +228,7 @@ def test_skiplock_is_root_only(pve_stand_in, pve_api):
 
 def test_upid_format_and_task_polling(pve_stand_in, pve_api):
     pve_stand_in.add_vm("pve1", 105, "desk")
+    pve_stand_in.set_task_duration(0.5, "qmstart")   # long enough to observe 'running'
     upid = pve_api.nodes("pve1").qemu(105).status.start.post()
     fields = upid.split(":")
     assert len(fields) == 9 and fields[0] == "UPID" and fields[1] == "pve1" and fields[8] == ""

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import secrets
-import socketserver
 import ssl
 import sys
 import threading
@@ -277,8 +276,9 @@ class PveStandIn:
                 raise ValueError(f"unknown node {node}")
             if vmid in self.vms:
                 raise ValueError(f"VM {vmid} exists")
-            cfg = {"memory": "2048", "cores": "1", "sockets": "1", "ostype": "l26", "scsihw": "virtio-scsi-single",
-                   "smbios1": f"uuid=00000000-0000-4000-8000-{vmid:012d}", "vmgenid": f"00000000-0000-4000-8000-{vmid:012d}"}
+            cfg = {"memory": "2048", "cores": "1", "sockets": "1", "ostype": "l26",
+                   "scsihw": "virtio-scsi-single", "smbios1": f"uuid=00000000-0000-4000-8000-{vmid:012d}",
+                   "vmgenid": f"00000000-0000-4000-8000-{vmid:012d}"}
             if name:
                 cfg["name"] = name
             cfg.update({k: _to_config_string(v) for k, v in config.items()})
@@ -328,7 +328,8 @@ class PveStandIn:
             else:
                 self.task_durations[task_type] = seconds
 
-    def refuse_hotplug(self, vmid: int, refuse: bool = True, reason: str = "Bus 'pci.1' does not support hotplugging") -> None:
+    def refuse_hotplug(self, vmid: int, refuse: bool = True,
+                       reason: str = "Bus 'pci.1' does not support hotplugging") -> None:
         """Guest refuses device hotplug: device_add fails, the change stays pending."""
         with self._lock:
             self.vms[vmid].refuse_hotplug = reason if refuse else None

@@ -198,7 +198,8 @@ _regex_format("pve-iface", r"[a-zA-Z][a-zA-Z0-9_.\-]{1,20}", "invalid network in
 _regex_format("pve-storage-content",
               r"images|rootdir|vztmpl|iso|backup|snippets|import", "invalid content type '{value}'")
 _regex_format("pve-task-status-type", r"ok|error|warning|unknown", "invalid task status type '{value}'")
-_regex_format("email-opt", r"[\w+\-~.]+@[a-zA-Z0-9\-]+(?:\.[a-zA-Z0-9\-]+)*|", "value does not look like a valid email address")
+_regex_format("email-opt", r"[\w+\-~.]+@[a-zA-Z0-9\-]+(?:\.[a-zA-Z0-9\-]+)*|",
+              "value does not look like a valid email address")
 _regex_format("pve-day-of-week", r"mon|tue|wed|thu|fri|sat|sun", "invalid day of week '{value}'")
 
 
