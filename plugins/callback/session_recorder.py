@@ -28,7 +28,7 @@ description:
     at its end. Events that still cannot be written at the end are listed in a final warning.
   - Recording is idempotent, so the same event seen twice is stored once.
 author:
-  - ShadowDesk engineers
+  - ShadowDesk engineers (@shadowdesk)
 requirements:
   - Enable it, for example C(callbacks_enabled = shadowdesk.vdi.session_recorder) in the C([defaults]) section of
     C(ansible.cfg) or E(ANSIBLE_CALLBACKS_ENABLED=shadowdesk.vdi.session_recorder).

@@ -24,7 +24,7 @@ description:
     import is one transaction.
   - Runs on the controller; nothing is sent to the managed host.
 author:
-  - ShadowDesk engineers
+  - ShadowDesk engineers (@shadowdesk)
 options:
   data_dir:
     description:

@@ -16,7 +16,7 @@ description:
     store, which feeds login forecasts. Without that callback enabled the event is only returned.
   - Runs on the controller; nothing is sent to the managed host.
 author:
-  - ShadowDesk engineers
+  - ShadowDesk engineers (@shadowdesk)
 options:
   user:
     description: The user who connected or disconnected.

@@ -30,7 +30,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput, ShadowDeskError
 
@@ -341,8 +341,8 @@ class HistoryStore:
                 tx.execute("UPDATE sessions SET end_utc = ? WHERE id = ?", (end, found[0]))
                 report.updated += 1
             else:
-                report.reject("conflicting_duplicate", line, "%s %s already stored with end %s" % (user, start,
-                                                                                                  found[1]))
+                detail = "%s %s already stored with end %s" % (user, start, found[1])
+                report.reject("conflicting_duplicate", line, detail)
             return
         if self._overlaps(tx, user, desktop, source, start, end):
             report.reject("overlap", line, "%s on %s %s..%s overlaps a stored session" % (user, desktop, start, end))

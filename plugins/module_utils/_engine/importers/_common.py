@@ -21,8 +21,8 @@ def read_bytes(path_or_data):
     """Raw bytes of a path (str / PathLike of an existing file) or of the data itself (bytes or text)."""
     if isinstance(path_or_data, (bytes, bytearray)):
         data = bytes(path_or_data)
-    elif isinstance(path_or_data, os.PathLike) or (isinstance(path_or_data, str) and "\n" not in path_or_data
-                                                     and os.path.isfile(path_or_data)):
+    elif isinstance(path_or_data, os.PathLike) or (
+            isinstance(path_or_data, str) and "\n" not in path_or_data and os.path.isfile(path_or_data)):
         try:
             with open(path_or_data, "rb") as handle:
                 data = handle.read()
