@@ -67,7 +67,7 @@ options:
   profiles:
     description:
       - Resource profiles (list, or dict keyed by user) with C(user), C(vcpus), C(memory_mib), C(hourly)
-        (C("0").."23": {cpu_p95, memory_p95_mib}, UTC hours) and C(samples). The full stage is the p95 of the
+        (per UTC hour V(0)..V(23), a dict with C(cpu_p95) and C(memory_p95_mib)) and C(samples). The full stage is the p95 of the
         planned hours times O(headroom), within the desktop's maximum; without a profile it is the maximum.
     type: raw
   prices:
