@@ -119,7 +119,7 @@ def mbps_to_bytes(mbps):
 # -- small config readers ------------------------------------------------------------------------------------------
 def _int(value, default=0):
     try:
-        return int(str(value).split(",")[0].split("=")[-1])
+        return int(str(value).split(",", maxsplit=1)[0].split("=")[-1])
     except (TypeError, ValueError):
         return default
 

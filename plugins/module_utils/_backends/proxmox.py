@@ -485,7 +485,7 @@ class ProxmoxBackend(DesktopBackend):
             raise Conflict("Cannot change the resources of %s: it is hibernated and Proxmox VE refuses configuration "
                            "changes while the 'suspended' lock is held. Start it first (or discard the saved state)."
                            % facts.name, desktop=facts.name)
-        nxt, _ = pc.split_pending(current, pending_items)
+        nxt = pc.split_pending(current, pending_items)[0]
         params, delete, touched = pc.change_params(nxt, changes)
         if delete:
             params["delete"] = ",".join(delete)
@@ -493,11 +493,10 @@ class ProxmoxBackend(DesktopBackend):
         try:
             self._run("post", vm.path + "/config", what, vm, **params)
         except OperationRefused as exc:
-            exc.details["pending"] = self._pending_keys(vm)
+            exc.details["pending"] = self._pending_keys(vm, strict=False)
             exc.msg += " (what Proxmox VE could not hot-plug stays pending for the next start; nothing was removed)"
             raise
-        _, pending = pc.split_pending({}, self._get(vm.path + "/pending", "read the pending changes of %s"
-                                                   % facts.name) or [])
+        pending = self._pending_keys(vm)
         active = state in (STATE_RUNNING, STATE_PAUSED)
         out = []
         for change, (mode, reason) in zip(changes, pc.outcome_modes(active, touched, pending)):
@@ -506,10 +505,13 @@ class ProxmoxBackend(DesktopBackend):
         self._configs.pop(str(vm.vmid), None)
         return out
 
-    def _pending_keys(self, vm):
+    def _pending_keys(self, vm, strict=True):
+        """``{key: pending value}`` as PVE reports it now (``strict=False``: {} when it cannot be read)."""
         try:
             items = self._get(vm.path + "/pending", "read the pending changes of %s" % vm.name) or []
         except ShadowDeskError:
+            if strict:
+                raise
             return {}
         return pc.split_pending({}, items)[1]
 
