@@ -16,7 +16,7 @@ description:
     balloon and memory statistics, block and interface counters. This is the input for in-session scaling
     and for the behaviour history.
 author:
-  - ShadowDesk engineers
+  - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
   - shadowdesk.vdi._connection
   - shadowdesk.vdi._attributes.INFO_MODULE

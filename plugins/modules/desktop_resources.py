@@ -22,7 +22,7 @@ description:
   - A target is either given directly (O(vcpus), O(memory_mib), ...) or as named O(stages) with the O(stage) to
     apply, as allocation plans do (shadow, warm, full).
 author:
-  - ShadowDesk engineers
+  - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
   - shadowdesk.vdi._connection
   - shadowdesk.vdi._attributes.ALL

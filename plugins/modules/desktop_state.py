@@ -17,7 +17,7 @@ description:
     allow it), V(restored) reverts the desktop to it, V(absent) deletes the snapshot (never the disks).
   - Always returns what saved state exists, so it also lists it.
 author:
-  - ShadowDesk engineers
+  - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
   - shadowdesk.vdi._connection
   - shadowdesk.vdi._attributes.ALL

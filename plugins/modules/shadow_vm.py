@@ -19,7 +19,7 @@ description:
   - O(state=absent) removes only what the shadow owns, its definition and saved RAM image; its own disk (the
     user's data) only with O(remove_storage=true).
 author:
-  - ShadowDesk engineers
+  - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
   - shadowdesk.vdi._connection
   - shadowdesk.vdi._attributes.ALL

@@ -74,11 +74,20 @@ class LibvirtDesk:
 
     def state_fingerprint(self):
         """Everything a module could change: domain definitions, states, files in the desktop dir."""
+        import libvirt  # noqa: PLC0415  (tests only)
+
         state = {}
         for dom in self.conn.listAllDomains():
             if dom.name() in self.names:
-                state[dom.name()] = (dom.state()[0], dom.XMLDesc(0), dom.hasManagedSaveImage(0),
-                                     sorted(s.getName() for s in dom.listAllSnapshots()))
+                # The live XML's currentMemory follows the guest's balloon as it settles, so it is not a
+                # fingerprint of what *we* changed: take the definition, the online vCPUs and the balloon target.
+                active = dom.isActive()
+                state[dom.name()] = (
+                    dom.state()[0], dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), dom.hasManagedSaveImage(0),
+                    sorted(s.getName() for s in dom.listAllSnapshots()),
+                    dom.vcpusFlags(libvirt.VIR_DOMAIN_VCPU_LIVE) if active else None,
+                    dom.schedulerParameters() if active else None,
+                )
         files = sorted(p.name for p in pathlib.Path(self.storage).glob("*")) if pathlib.Path(self.storage).exists() else []
         return state, files
 

@@ -88,8 +88,9 @@ def resource_changes(facts, target):
         if have.to_dict() != target.disk_io[key].to_dict():
             changes.append(ResourceChange("disk_io", key, have.to_dict(), target.disk_io[key].to_dict()))
     if target.gpu is not None:
-        # GPUs are never hot-plugged: compare with the persistent definition, where they live.
-        have_gpu = sorted(facts.config.gpu or [])
+        # Compared with what the guest has, like every field: a GPU already written to the definition but not
+        # yet in the running guest is found again here and parked by split_already_pending (reported pending).
+        have_gpu = sorted(current.gpu or [])
         if have_gpu != sorted(target.gpu):
             changes.append(ResourceChange("gpu", None, have_gpu, sorted(target.gpu)))
     return changes

@@ -65,10 +65,14 @@ def test_device_limits_and_gpu():
     assert after.gpu == ["0000:65:00.0"]
 
 
-def test_gpus_compare_against_the_definition_where_they_live():
+def test_a_gpu_waiting_in_the_definition_is_reported_pending_not_changed_again():
     f = facts(config=Resources(vcpus=1, memory_mib=2048, cpu_limit=0.0, gpu=["0000:65:00.0"]))
-    assert resource_changes(f, Resources(gpu=["0000:65:00.0"])) == []
-    assert fields(resource_changes(f, Resources(gpu=[]))) == [("gpu", None, ["0000:65:00.0"], [])]
+    changes = resource_changes(f, Resources(gpu=["0000:65:00.0"]))
+    assert fields(changes) == [("gpu", None, [], ["0000:65:00.0"])]
+    changes[0].mode = "pending"
+    assert split_already_pending(f, changes) == ([], changes)
+    off = facts(state="shutoff", config=Resources(vcpus=1, memory_mib=2048, cpu_limit=0.0, gpu=["0000:65:00.0"]))
+    assert resource_changes(off, Resources(gpu=["0000:65:00.0"])) == []
 
 
 def test_a_change_already_pending_in_the_definition_is_not_a_new_change():
