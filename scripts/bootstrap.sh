@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 apt_packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config gcc
-              busybox-static cpio python3-venv openssl)
+              busybox-static cpio python3-venv openssl iproute2 shellcheck)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,6 @@ bash "$SD_ROOT/scripts/testbed/setup.sh"
 sd_activate
 export SHADOWDESK_DATA_DIR="${SHADOWDESK_DATA_DIR:-$SD_BUILD/data}"
 mkdir -p "$SHADOWDESK_DATA_DIR"
-cd "$SD_ROOT"
+cd "$SD_ROOT" || exit 1
 exec ansible-playbook shadowdesk.vdi.demo \
   -e shadowdesk_demo_guest_dir=/var/lib/libvirt/images/shadowdesk/guest "$@"
