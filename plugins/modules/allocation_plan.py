@@ -18,13 +18,13 @@ description:
   - Warm windows come from the forecast and the O(risk) knob (a cautious risk plans on the upper edge of the
     forecast band). The C(full) stage starts where the forecast itself is high enough; before that the desktop is
     C(warm).
-  - The lead time is not a constant. It is the measured wake time (O(measured.restore_s) from V(saved),
-    O(measured.resume_s) from V(paused)) plus O(measured.hotplug_s), times O(safety_factor), plus
+  - The lead time is not a constant. It is the measured wake time (C(restore_s) of O(measured) from V(saved),
+    C(resume_s) from V(paused)) plus C(hotplug_s), times O(safety_factor), plus
     O(apply_interval_minutes) (a step may fall due just after an apply run), plus the forecast's uncertainty (the
     warm window starts earlier when the band is wide, up to O(max_prewarm_minutes)).
   - Placement picks, among the nodes with capacity for the user's whole planned timeline, the one with the least
     contention, made cost-aware through O(prices) (time-of-day and spot prices, per node and time). A desktop with
-    a O(desktops[].node) stays there. When the C(full) stage fits nowhere it is capped to the C(warm) size (with a
+    a C(node) in O(desktops) stays there. When the C(full) stage fits nowhere it is capped to the C(warm) size (with a
     warning); when even that does not fit, the user is not planned.
   - Users whose forecast used the C(fallback) method get a conservative plan (marked C(conservative)) with half the
     risk, twice the margins and the full size at wake. Users with no forecast, or with a fallback forecast and no
@@ -35,7 +35,7 @@ description:
     C(changed=false).
   - Apply plans with the C(shadowdesk.vdi.due_actions) filter and C(playbooks/apply_plans.yml).
 author:
-  - ShadowDesk engineers
+  - ShadowDesk engineers (@shadowdesk)
 options:
   forecasts:
     description:

@@ -111,8 +111,8 @@ def normalise_forecasts(raw):
         user = _str(item["user"], where + ".user")
         where = "forecasts[%d] (user %s)" % (i, user)
         if item["method"] not in FORECAST_METHODS:
-            raise InvalidInput("%s.method must be one of %s, got %r" % (where, ", ".join(FORECAST_METHODS),
-                                                                       item["method"]))
+            raise InvalidInput("%s.method must be one of %s, got %r"
+                               % (where, ", ".join(FORECAST_METHODS), item["method"]))
         if user in forecasts:
             raise InvalidInput("%s: user %s has more than one forecast" % (where, user))
         p = _series(item, "p", where)
