@@ -22,9 +22,9 @@ import datetime as _dt
 import math
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import placement as _placement
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import warm_windows as _warm_windows
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_steps import format_time, parse_time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_inputs as _inputs
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_windows as _warm_windows
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
 PLAN_VERSION = 1
