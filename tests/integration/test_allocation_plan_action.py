@@ -76,7 +76,7 @@ def run_playbook(tmp_path, tasks_or_path, extra=(), check=False):
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"), ANSIBLE_NOCOLOR="1",
                SHADOWDESK_DATA_DIR=str(tmp_path / "unused-default"))
     cmd = [PLAYBOOK_BIN, "-i", "localhost,", str(path)] + list(extra) + (["--check"] if check else [])
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path), check=False)
     log = proc.stdout + proc.stderr
     results = json.loads(record.read_text()) if record.exists() else []
     return proc.returncode, results, log
