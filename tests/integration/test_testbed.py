@@ -9,9 +9,10 @@ import libvirt
 import pytest
 
 try:  # pytest.ini puts tests/ on sys.path
-    from integration.testbed import READY_MARKER, libvirt_testbed, running_accel, sd_domains  # noqa: F401
+    from integration.testbed import (  # noqa: F401 (fixtures)
+        READY_MARKER, libvirt_testbed, running_accel, sd_domains, settled_stat)
 except ImportError:  # pragma: no cover - run from inside tests/integration
-    from testbed import READY_MARKER, libvirt_testbed, running_accel, sd_domains  # noqa: F401
+    from testbed import READY_MARKER, libvirt_testbed, running_accel, sd_domains, settled_stat  # noqa: F401
 
 pytestmark = pytest.mark.libvirt
 
@@ -33,10 +34,10 @@ def test_guest_hotplug_balloon_managed_save(sd_domains, record_property):
     assert ready[2] == "1"
     assert ready[4] == ready[5], "some virtio modules failed to load (see SDWARN lines on the console)"
 
-    # balloon driver inflates to currentMemory=256 MiB right after boot: MemTotal drops well below 256 MiB
-    booted = console.wait_stat(60, cpus=1)
-    while booted["memtotal_kb"] > 256 * MIB:
-        booted = console.wait_stat(60, cpus=1)
+    # the balloon driver inflates to currentMemory=256 MiB right after boot: MemTotal drops below 256 MiB
+    booted = settled_stat(dom, console, 256 * MIB)
+    assert booted["cpus"] == 1
+    assert booted["memtotal_kb"] < 256 * MIB
     assert dom.vcpusFlags(LIVE) == 1
 
     # vCPU hot-add 1 -> 2: the guest onlines it (no udev) and reports it
@@ -47,10 +48,9 @@ def test_guest_hotplug_balloon_managed_save(sd_domains, record_property):
     # balloon 256 -> 384 MiB: the guest's MemTotal grows by the deflated 128 MiB (virtio_balloon without
     # deflate-on-oom adjusts the managed page count), and libvirt reports the new actual size
     dom.setMemoryFlags(384 * MIB, LIVE)
-    grown = console.wait_stat(60, cpus=2)
-    while grown["memtotal_kb"] < after_cpu["memtotal_kb"] + 120 * MIB:
-        grown = console.wait_stat(60, cpus=2)
-    assert dom.memoryStats()["actual"] == 384 * MIB
+    grown = settled_stat(dom, console, 384 * MIB)
+    assert grown["cpus"] == 2
+    assert grown["memtotal_kb"] == after_cpu["memtotal_kb"] + 128 * MIB
 
     # managed save (shadow) and restore: same boot (uptime and seq continue, no new READY marker)
     dom.managedSave(0)

@@ -195,6 +195,22 @@ def parse_sdstat(m) -> dict:
             "uptime": float(m["uptime"])}
 
 
+def wait_balloon(dom, target_kib: int, timeout: float = 60.0) -> None:
+    """Wait until the guest's balloon driver reports the target size (libvirt memoryStats 'actual')."""
+    deadline = time.monotonic() + timeout
+    while dom.memoryStats().get("actual") != target_kib:
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"balloon of {dom.name()} did not reach {target_kib} KiB: {dom.memoryStats()}")
+        time.sleep(0.02)
+
+
+def settled_stat(dom, console: SerialConsole, target_kib: int, timeout: float = 60.0) -> dict:
+    """The guest's SDSTAT once its balloon reached ``target_kib`` (a line printed after that point)."""
+    wait_balloon(dom, target_kib, timeout)
+    console.mark()
+    return console.wait_stat(timeout)
+
+
 def guest_domain_xml(
     name: str,
     testbed: Testbed,
