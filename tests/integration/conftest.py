@@ -1,4 +1,9 @@
-"""Fixtures shared by the integration tests: the PVE stand-in and the real libvirt test bed."""
+"""Fixtures shared by the integration tests: the PVE stand-in and the real libvirt test bed.
 
-from conftest_pve import pve_api, pve_stand_in  # noqa: F401  (fixtures)
-from integration.testbed import libvirt_testbed, sd_domains  # noqa: F401  (fixtures)
+Test files use these fixtures by name; they must not import them again.
+"""
+
+from conftest_pve import pve_api, pve_stand_in
+from integration.testbed import libvirt_testbed, sd_domains
+
+__all__ = ["libvirt_testbed", "pve_api", "pve_stand_in", "sd_domains"]
