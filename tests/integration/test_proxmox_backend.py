@@ -1,20 +1,17 @@
 """ProxmoxBackend against the PVE stand-in (real HTTPS, PVE's schema, qemu-server semantics).
 
-Known stand-in deviations from real PVE found while writing these tests (the stand-in is not edited here):
+Stand-in deviations from real PVE found while writing these tests, since fixed in the stand-in (its own tests in
+``test_pve_stand_in.py`` pin the qemu-server behaviour):
 
-1. ``PUT .../config delete=vmstate`` on a hibernated VM is refused by the stand-in with ``VM n is locked
-   (suspended)`` (``update_config`` checks the lock without qemu-server's special case), and even without the lock
-   it would answer HTTP 400 ``delete: unknown option 'vmstate'`` (its "unknown option" check uses the PUT
-   parameter list, which leaves out ``vmstate``; POST answers that 400 at once). Real qemu-server accepts it: ``vmstate`` is in ``$confdesc`` so
-   ``option_exists`` passes, ``update_vm_api`` removes the ``suspended`` lock (and ``runningmachine``/``runningcpu``)
-   when ``vmstate`` is deleted, and its delete loop has an ``$opt eq 'vmstate'`` branch that deallocates the state
-   volume. ``test_discard_saved_state`` is therefore a strict xfail until the stand-in is fixed.
-2. ``DELETE /nodes/{node}/qemu/{vmid}`` of a hibernated VM is refused by the stand-in (``VM n is locked
-   (suspended)``); qemu-server ``destroy_vm`` skips the lock check for the ``suspended`` lock.
-   (``test_remove_hibernated_shadow`` documents it as a strict xfail.)
-3. A NIC ``rate`` change on a running VM stays pending in the stand-in unless ``network`` is in ``hotplug``;
-   qemu-server ``vmconfig_update_net`` applies a rate-only change with ``tap_rate_limit`` without the hot-plug
-   feature. Shadows always have ``network`` in ``hotplug``, so no test depends on it.
+1. ``PUT .../config delete=vmstate`` on a hibernated VM used to be refused (``VM n is locked (suspended)``, and
+   ``delete: unknown option 'vmstate'`` without the lock). Like qemu-server's ``update_vm_api`` the stand-in now
+   ignores and removes the ``suspended`` lock (plus ``runningmachine``/``runningcpu``) and frees the state volume;
+   ``test_discard_saved_state`` covers it. ``test_discard_saved_state_request_is_what_pve_accepts`` asserted the
+   old refusal and is a strict xfail now (it fails because discarding succeeds); it should be rewritten.
+2. ``DELETE /nodes/{node}/qemu/{vmid}`` of a hibernated VM used to be refused; like ``destroy_vm`` the stand-in now
+   skips the lock check for ``suspended`` (``test_remove_hibernated_shadow``).
+3. A NIC ``rate`` change on a running VM used to need ``network`` in ``hotplug``; like ``vmconfig_update_net`` the
+   stand-in now applies in-place NIC changes (same model/MAC/queues/mtu, bridge kept) without the hot-plug feature.
 """
 
 from __future__ import annotations
@@ -180,7 +177,6 @@ def test_list_and_get(pve, backend):
     assert set(util) >= {"cpu_percent", "memory", "disks", "nets", "sampled_at"}
 
 
-@pytest.mark.xfail(strict=True, reason="stand-in rejects delete=vmstate (deviation 1 in the module docstring)")
 def test_discard_saved_state(pve, backend):
     backend.create(spec())
     backend.start(NAME)
@@ -190,7 +186,6 @@ def test_discard_saved_state(pve, backend):
     assert facts.state == "shutoff" and not facts.has_saved_state
 
 
-@pytest.mark.xfail(strict=True, reason="stand-in refuses to destroy a hibernated VM (deviation 2)")
 def test_remove_hibernated_shadow(pve, backend):
     backend.create(spec())
     backend.start(NAME)
@@ -199,6 +194,7 @@ def test_remove_hibernated_shadow(pve, backend):
     assert backend.get(NAME) is None
 
 
+@pytest.mark.xfail(strict=True, reason="asserts the fixed stand-in deviation 1 (refusal); to be rewritten")
 def test_discard_saved_state_request_is_what_pve_accepts(pve, backend):
     """What we send to drop a hibernation image (documents the stand-in deviation precisely)."""
     backend.create(spec())

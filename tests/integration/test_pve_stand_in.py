@@ -333,15 +333,38 @@ def test_memory_hotplug_rules(pve_stand_in, pve_api):
     running_vm(pve_stand_in, hotplug="network,disk,memory", numa=1)
     pve_api.nodes("pve1").qemu(105).config.put(memory="8192")
     assert pve_stand_in.vm(105)["config"]["memory"] == "8192"
-    pve_api.nodes("pve1").qemu(105).config.put(hotplug="network,disk")   # hotplug option itself: pending
+    pve_api.nodes("pve1").qemu(105).config.put(hotplug="network,disk")   # dropping memory hot-plug: pending
     assert pending(pve_api)["hotplug"]["pending"] == "network,disk"
 
 
-def test_memory_hotplug_without_numa_is_an_error_and_stays_pending(pve_stand_in, pve_api):
-    running_vm(pve_stand_in, hotplug="network,disk,memory")
-    exc = raises(pve_api.nodes("pve1").qemu(105).config.put, memory="8192")
-    assert exc.status_code == 400 and "NUMA needs to be enabled" in exc.errors["memory"]
-    assert pending(pve_api)["memory"]["pending"] == "8192"
+def test_memory_hotplug_rounds_to_whole_dimms_and_has_a_floor(pve_stand_in, pve_api):
+    # qemu_memory_hotplug: 512 MiB DIMMs above 1024 MiB static memory; plugs until >= target, unplugs until <=
+    running_vm(pve_stand_in, hotplug="network,disk,memory", numa=1, memory="2048", balloon=512)
+    vm = pve_api.nodes("pve1").qemu(105)
+    vm.config.put(memory="3000")
+    assert pve_stand_in.vm(105)["config"]["memory"] == "3072" and "memory" not in pve_stand_in.vm(105)["pending"]
+    vm.config.put(memory="2500")
+    assert pve_stand_in.vm(105)["config"]["memory"] == "2048"
+    exc = raises(vm.config.put, memory="768")
+    assert exc.status_code == 400 and exc.errors["memory"] == "hotplug problem - memory can't be lower than 1024 MB\n"
+    assert pending(pve_api)["memory"]["pending"] == "768"
+
+
+def test_memory_hotplug_without_numa_cannot_start(pve_stand_in, pve_api):
+    # Memory.pm config(): the command line is refused, so such a VM never runs (and never hot-plugs memory)
+    pve_stand_in.add_vm("pve1", 105, "desk", hotplug="network,disk,memory")
+    status = wait_task(pve_api, "pve1", pve_api.nodes("pve1").qemu(105).status.start.post())
+    assert status["exitstatus"] == "NUMA needs to be enabled for memory hotplug"
+    with pytest.raises(ValueError):
+        pve_stand_in.add_vm("pve1", 106, "desk", status="running", hotplug="memory")
+
+
+def test_hotplug_option_live_unless_cpu_or_memory_involved(pve_stand_in, pve_api):
+    running_vm(pve_stand_in)
+    pve_api.nodes("pve1").qemu(105).config.put(hotplug="network,usb")
+    assert pve_stand_in.vm(105)["config"]["hotplug"] == "network,usb"
+    pve_api.nodes("pve1").qemu(105).config.put(hotplug="network,cpu")
+    assert pending(pve_api)["hotplug"]["pending"] == "network,cpu"
 
 
 def test_memory_pending_without_memory_hotplug(pve_stand_in, pve_api):
@@ -358,6 +381,43 @@ def test_net_rate_and_disk_limits_live(pve_stand_in, pve_api):
     cfg = pve_stand_in.vm(105)["config"]
     assert "rate=10" in cfg["net0"] and "iops_wr=300" in cfg["scsi0"]
     assert pve_stand_in.vm(105)["pending"] == {}
+
+
+def test_nic_in_place_changes_are_live_without_network_hotplug(pve_stand_in, pve_api):
+    # vmconfig_update_net: same model/macaddr/queues/mtu and a bridge on both sides = updated in place
+    running_vm(pve_stand_in, hotplug="disk", net0="virtio=BC:24:11:00:00:05,bridge=vmbr0")
+    vm = pve_api.nodes("pve1").qemu(105)
+    vm.config.put(net0="virtio=BC:24:11:00:00:05,bridge=vmbr0,rate=10")
+    vm.config.put(net0="virtio=BC:24:11:00:00:05,bridge=vmbr1,tag=20,firewall=1,link_down=1,rate=10")
+    assert pve_stand_in.vm(105)["config"]["net0"] == "virtio=BC:24:11:00:00:05,bridge=vmbr1,firewall=1,link_down=1,rate=10,tag=20"
+    assert pve_stand_in.vm(105)["pending"] == {}
+    vm.config.put(net0="e1000=BC:24:11:00:00:05,bridge=vmbr1")          # model change: replug = hot-plug
+    vm.config.put(net1="virtio,bridge=vmbr0")                             # new NIC: hot-plug
+    vm.config.put(net0="virtio=BC:24:11:00:00:05,bridge=vmbr1,queues=4")
+    p = pending(pve_api)
+    assert p["net0"]["pending"].startswith("virtio=BC:24:11:00:00:05,bridge=vmbr1,queues=4") and "net1" in p
+
+
+def test_disk_changes_follow_vmconfig_update_disk(pve_stand_in, pve_api):
+    running_vm(pve_stand_in, hotplug="network", scsi0="local-lvm:vm-105-disk-0,size=32G",
+               ide2="none,media=cdrom")
+    vm = pve_api.nodes("pve1").qemu(105)
+    vm.config.put(scsi0="local-lvm:vm-105-disk-0,size=32G,mbps_rd=50,iops_wr=300,backup=0")   # live
+    vm.config.put(ide2="local:iso/x.iso,media=cdrom")                                          # change_medium
+    cfg = pve_stand_in.vm(105)["config"]
+    assert "backup=0" in cfg["scsi0"] and cfg["ide2"] == "local:iso/x.iso,media=cdrom"
+    vm.config.put(scsi0="local-lvm:vm-105-disk-0,size=32G,mbps_rd=50,iops_wr=300,backup=0,cache=writeback")
+    vm.config.put(scsi1="local-lvm:4")                                    # new disk without 'disk' hot-plug
+    p = pending(pve_api)
+    assert "cache=writeback" in p["scsi0"]["pending"] and "scsi1" in p
+    exc = raises(vm.config.put, ide2="local:iso/x.iso")
+    assert exc.status_code == 400 and exc.errors["ide2"] == "hotplug problem - unable to change media type\n"
+
+
+def test_balloon_delete_resets_live(pve_stand_in, pve_api):
+    running_vm(pve_stand_in)
+    pve_api.nodes("pve1").qemu(105).config.put(delete="balloon")
+    assert "balloon" not in pve_stand_in.vm(105)["config"] and pve_stand_in.vm(105)["pending_delete"] == []
 
 
 def test_cpulimit_tags_live_and_delete(pve_stand_in, pve_api):
@@ -439,6 +499,48 @@ def test_suspend_resume_and_hibernate(pve_stand_in, pve_api):
     wait_task(pve_api, "pve1", vm.status.start.post())
     cfg = vm.config.get()
     assert "vmstate" not in cfg and "lock" not in cfg and vm.status.current.get()["status"] == "running"
+
+
+def hibernated_vm(pve, api, **config):
+    pve.add_vm("pve1", 105, "desk", status="running", **config)
+    wait_task(api, "pve1", api.nodes("pve1").qemu(105).status.suspend.post(todisk=1))
+    assert pve.vm(105)["lock"] == "suspended" and "vmstate" in pve.vm(105)["config"]
+    return api.nodes("pve1").qemu(105)
+
+
+@pytest.mark.parametrize("method", ["put", "post"])
+def test_deleting_vmstate_discards_hibernation(pve_stand_in, pve_api, method):
+    # update_vm_api: the 'suspended' lock is ignored and removed with vmstate (and runningmachine/runningcpu)
+    vm = hibernated_vm(pve_stand_in, pve_api)
+    result = getattr(vm.config, method)(delete="vmstate")
+    if method == "post":
+        assert wait_task(pve_api, "pve1", result)["exitstatus"] == "OK"
+    state = pve_stand_in.vm(105)
+    assert not {"vmstate", "lock", "runningmachine", "runningcpu"} & set(state["config"])
+    assert state["pending"] == {} and state["pending_delete"] == [] and state["status"] == "stopped"
+    wait_task(pve_api, "pve1", vm.status.start.post())              # a fresh boot
+    assert vm.status.current.get()["status"] == "running"
+
+
+def test_deleting_vmstate_does_not_bypass_other_locks_or_protection(pve_stand_in, pve_api):
+    vm = hibernated_vm(pve_stand_in, pve_api)
+    pve_stand_in.hold_lock(105, "backup", seconds=None)
+    assert raises(vm.config.put, delete="vmstate").content == "VM 105 is locked (backup)"
+    pve_stand_in.release_lock(105)
+    vm.config.put(protection=1)
+    exc = raises(vm.config.put, delete="vmstate")
+    assert exc.content.startswith("can't remove vmstate 'local-lvm:vm-105-state-suspend-")
+    assert exc.content.endswith("' - protection mode enabled")
+    assert "vmstate" in pve_stand_in.vm(105)["config"]
+    exc = raises(vm.config.put, delete="snapstate")
+    assert exc.status_code == 400 and exc.errors["delete"] == "unknown option 'snapstate'\n"
+
+
+def test_hibernated_vm_can_be_destroyed(pve_stand_in, pve_api):
+    # destroy_vm skips the lock check for 'suspended' and frees the vmstate volume with the disks
+    vm = hibernated_vm(pve_stand_in, pve_api)
+    status = wait_task(pve_api, "pve1", vm.delete())
+    assert status["exitstatus"] == "OK" and 105 not in pve_stand_in.snapshot_state()["vms"]
 
 
 def test_clone_rules(pve_stand_in, pve_api):

@@ -40,13 +40,18 @@ GIB = 1024 * MIB
 # Options qemu-server changes on a running VM without any device work ($fast_plug_option).
 FAST_PLUG = {"name", "description", "tags", "onboot", "protection", "startup", "hookscript",
              "migrate_downtime", "migrate_speed", "vmstatestorage", "shares", "lock"}
-# Disk options that only change QEMU block throttling (block_set_io_throttle, no hotplug needed).
-THROTTLE_KEYS = {k for k in (
-    "bps bps_rd bps_wr iops iops_rd iops_wr mbps mbps_rd mbps_wr iops_max iops_rd_max iops_wr_max "
-    "mbps_max mbps_rd_max mbps_wr_max bps_max_length bps_rd_max_length bps_wr_max_length "
-    "iops_max_length iops_rd_max_length iops_wr_max_length").split()}
-# NIC options that qemu-server updates in place (tap/bridge/qos) instead of replugging the device.
-NET_LIVE_KEYS = {"rate", "link_down", "bridge", "tag", "firewall", "trunks"}
+# NIC options whose change needs the device replugged (vmconfig_update_net); every other change of an existing
+# NIC that keeps a bridge is applied in place (tap_plug/tap_rate_limit/set_link) without the hot-plug feature.
+NET_REPLUG_KEYS = {"model", "macaddr", "queues", "mtu"}
+# Disk options vmconfig_update_disk cannot change on a running VM with the same volume ("skip" = stays pending);
+# other same-volume changes are live (throttling via block_set_io_throttle, the rest config-only).
+DISK_COLD_KEYS = {"aio", "discard", "iothread", "queues", "product", "cache", "ssd", "vendor", "ro"}
+# $confdesc keys json_config_properties leaves out of the create/set parameters; option_exists() still knows them,
+# so they may be named in 'delete'/'revert'.
+CONFDESC_ONLY = {"parent", "snaptime", "vmstate", "runningmachine", "runningcpu", "meta"}
+# Memory.pm: static memory with memory hotplug, maximum for the default CPU model on a >= 40 physical bits host.
+STATIC_MEMORY_MIB = 1024
+MAX_HOTPLUG_MEMORY_MIB = 1 << (40 - 21)
 DRIVE_RE = re.compile(r"^(ide|sata|scsi|virtio|efidisk|tpmstate|unused)(\d+)$")
 
 
@@ -289,6 +294,9 @@ class PveStandIn:
                     cfg[key] = self._normalize_net(vmid, key, cfg[key])
             vm = Vm(vmid, node, cfg)
             if status == "running":
+                problem = _start_problem(cfg)
+                if problem:   # real PVE cannot have such a VM running (config_to_command refuses it)
+                    raise ValueError(f"VM {vmid} could not run: {problem}")
                 vm.status, vm.qmpstatus, vm.started = "running", "running", time.time()
             self.vms[vmid] = vm
             return vm.public()
@@ -632,10 +640,22 @@ class PveStandIn:
             changes[k] = _to_config_string(args[k]) if not isinstance(args[k], str) else args[k]
         deletes = schema_mod.split_list(args.get("delete", ""))
         reverts = schema_mod.split_list(args.get("revert", ""))
-        self._check_lock(vm, ctx)
         if args.get("digest") and args["digest"] != self.digest(vm):
             raise _fail("detected modified configuration - file changed by other user? Try again.")
         self._check_semantics(vm, changes, deletes)
+        # update_vm_api: deleting 'vmstate' (discarding a hibernation image) also drops the 'suspended' lock
+        # (ignored by the lock check) and the runningmachine/runningcpu the resume would have enforced.
+        allow = ()
+        if "vmstate" in deletes:
+            if vm.config.get("lock") == "suspended":
+                allow = ("suspended",)
+                deletes.append("lock")
+            deletes.extend(k for k in ("runningmachine", "runningcpu") if k in vm.config)
+        self._check_lock(vm, ctx, allow=allow)
+        if "vmstate" in deletes and "vmstate" in vm.config:
+            if _bool(vm.config.get("protection")):
+                raise _fail(f"can't remove vmstate '{vm.config['vmstate']}' - protection mode enabled")
+            del vm.config["vmstate"]   # try_deallocate_drive(..., force): the state volume is freed at once
         for key in reverts:
             vm.pending.pop(key, None)
             vm.pending_delete.discard(key)
@@ -665,11 +685,16 @@ class PveStandIn:
             return {}
         return self._hotplug_pending(vm)
 
+    def option_exists(self, key: str) -> bool:
+        """qemu-server option_exists: any $confdesc key, including those the set API does not take."""
+        return key in CONFDESC_ONLY or schema_mod.lookup_property(
+            self._config_props, key, schema_mod.QEMU_INDEX_LIMITS) is not None
+
     def _check_semantics(self, vm: Vm, changes: dict[str, str], deletes: list[str]) -> None:
         for key in deletes:
             if key in changes:
                 raise _param_error("delete", f"you can't use '-{key}' and -delete {key}' at the same time")
-            if schema_mod.lookup_property(self._config_props, key, schema_mod.QEMU_INDEX_LIMITS) is None:
+            if not self.option_exists(key):
                 raise _param_error("delete", f"unknown option '{key}'")
         view = {**vm.config, **vm.pending, **changes}
         for key in deletes:
@@ -717,7 +742,7 @@ class PveStandIn:
                 errors[key] = f"hotplug problem - {verdict}"
         for key in sorted(vm.pending):
             verdict = self._hotplug_verdict(vm, key, vm.pending[key], feats)
-            if verdict == "live":
+            if verdict == "live":   # (memory hot-plug may have rounded the pending value to whole DIMMs)
                 vm.config[key] = vm.pending.pop(key)
             elif verdict != "skip":
                 errors[key] = f"hotplug problem - {verdict}"
@@ -733,6 +758,8 @@ class PveStandIn:
         cfg = vm.config
         if key in FAST_PLUG or key in ("cpulimit", "cpuunits"):
             return "live"
+        if key == "hotplug":   # switching cpu/memory hot-plug needs a restart
+            return "skip" if re.search("memory|cpu", value + "," + cfg.get("hotplug", "")) else "live"
         if key == "vcpus":
             if "cpu" not in feats:
                 return "skip"
@@ -745,37 +772,65 @@ class PveStandIn:
                 return "skip"
             return "live"
         if key == "memory":
-            if "memory" not in feats:
-                return "skip"
-            if not _bool(cfg.get("numa")):
-                return "NUMA needs to be enabled for memory hotplug"
-            return self._device_add(vm) if current_memory(value) > current_memory(cfg.get("memory")) else "live"
+            return self._memory_verdict(vm, value, feats)
         if key.startswith("net") and key[3:].isdigit():
             return self._net_verdict(vm, key, value, feats)
         if DRIVE_RE.match(key) and not key.startswith(("unused", "efidisk", "tpmstate")):
             return self._disk_verdict(vm, key, value, feats)
         return "skip"  # cores, sockets, hostpci, numa, cpu, machine, ... apply on next start
 
-    def _net_verdict(self, vm: Vm, key: str, value: str, feats: set[str]) -> str:
-        if "network" not in feats:
+    def _memory_verdict(self, vm: Vm, value: str, feats: set[str]) -> str:
+        """Memory.pm qemu_memory_hotplug: DIMMs of 512 MiB (x2 every 32) above the static 1024 MiB."""
+        if "memory" not in feats:
             return "skip"
+        old, new = current_memory(vm.config.get("memory")), current_memory(value)
+        if new == old:
+            return "live"
+        static = STATIC_MEMORY_MIB
+        if vm.config.get("hugepages") == "1024":
+            static *= int(vm.config.get("sockets", 1))
+        if new < static:
+            return f"memory can't be lower than {static} MB"
+        if new > MAX_HOTPLUG_MEMORY_MIB:
+            return f"you cannot add more memory than max mem {MAX_HOTPLUG_MEMORY_MIB} MB!"
+        dimm = 1024 if vm.config.get("hugepages") == "1024" else 512
+        bounds = [static]
+        while bounds[-1] < max(old, new):
+            bounds.append(bounds[-1] + dimm * 2 ** ((len(bounds) - 1) // 32))
+        if new > old:
+            verdict = self._device_add(vm)
+            if verdict != "live":
+                return verdict
+            reached = next(b for b in bounds if b >= new)          # plugged until >= the target
+        else:
+            reached = max([b for b in bounds if b <= new] or [static])  # unplugged until <= the target
+        vm.pending["memory"] = str(reached)
+        return "live"
+
+    def _net_verdict(self, vm: Vm, key: str, value: str, feats: set[str]) -> str:
+        """vmconfig_update_net: in-place changes need no hot-plug feature, replugging needs 'network'."""
         old = vm.config.get(key)
         if old is not None:
             a, b = self._parse_opt(key, old), self._parse_opt(key, value)
             changed = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
-            if changed <= NET_LIVE_KEYS:
-                return "live"
+            if not changed & NET_REPLUG_KEYS and a.get("bridge") and b.get("bridge"):
+                return "live"   # bridge/tag/trunks/firewall (tap replug), rate, link_down, other keys
+        if "network" not in feats:
+            return "skip"
         return self._device_add(vm)
 
     def _disk_verdict(self, vm: Vm, key: str, value: str, feats: set[str]) -> str:
+        """vmconfig_update_disk."""
         old = vm.config.get(key)
         if old is not None:
             a, b = self._parse_opt(key, old), self._parse_opt(key, value)
-            changed = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
-            if changed <= THROTTLE_KEYS | {"size"}:
-                return "live"
-            if a.get("media") == "cdrom" and changed == {"file"}:
-                return "live"
+            if a.get("media", "disk") != b.get("media", "disk"):
+                return "unable to change media type"
+            if a.get("media") == "cdrom":
+                return "live"   # change_medium
+            if a.get("file") == b.get("file"):
+                changed = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+                return "skip" if changed & DISK_COLD_KEYS else "live"   # throttling / config-only keys
         if "disk" not in feats or key.startswith(("ide", "sata")):
             return "skip"
         return self._device_add(vm)
@@ -783,8 +838,14 @@ class PveStandIn:
     def _hotplug_delete_verdict(self, vm: Vm, key: str, feats: set[str]) -> str:
         if key in FAST_PLUG or key in ("cpulimit", "cpuunits"):
             return "live"
+        if key == "hotplug":
+            return "skip" if re.search("cpu|memory", vm.config.get("hotplug", "")) else "live"
         if key == "vcpus":
             return "live" if "cpu" in feats else "skip"
+        if key == "balloon":   # reset to the memory size, unless the balloon device is disabled
+            return "skip" if vm.config.get("balloon") == "0" else "live"
+        if key == "memory":   # qemu_memory_hotplug to the 512 MiB default: below the static memory
+            return "skip" if "memory" not in feats else f"memory can't be lower than {STATIC_MEMORY_MIB} MB"
         if key.startswith("net") and key[3:].isdigit():
             return "live" if "network" in feats else "skip"
         if DRIVE_RE.match(key) and key.startswith(("scsi", "virtio")):
@@ -1034,7 +1095,7 @@ def _config_post(pve, ctx):
     for key in deletes:
         if key in ctx.raw:
             raise _param_error("delete", f"you can't use '-{key}' and -delete {key}' at the same time")
-        if schema_mod.lookup_property(pve._config_props, key, schema_mod.QEMU_INDEX_LIMITS) is None:
+        if not pve.option_exists(key):
             raise _param_error("delete", f"unknown option '{key}'")
     if ctx.args.get("skiplock") and ctx.user != "root@pam":
         raise _param_error("skiplock", "Only root may use this option.")
@@ -1065,6 +1126,19 @@ def _status_dir(pve, ctx):
     return [{"subdir": s} for s in ("current", "start", "stop", "shutdown", "reboot", "suspend", "resume")]
 
 
+def _start_problem(cfg: dict[str, str]) -> str | None:
+    """Memory.pm config(): what makes the QEMU command line fail for memory hot-plug."""
+    if "memory" not in schema_mod.parse_hotplug(cfg.get("hotplug")):
+        return None
+    if not _bool(cfg.get("numa")):
+        return "NUMA needs to be enabled for memory hotplug"
+    if any(re.fullmatch(r"numa\d+", k) for k in cfg):
+        return "cannot enable memory hotplugging with custom NUMA topology"
+    if current_memory(cfg.get("memory")) < STATIC_MEMORY_MIB:
+        return f"minimum memory must be {STATIC_MEMORY_MIB}MB"
+    return None
+
+
 def _do_start(pve: PveStandIn, vm: Vm) -> None:
     node = pve.nodes[vm.node]
     used = sum(pve._maxmem(v) for v in pve.vms.values() if v.node == vm.node and v.status == "running")
@@ -1072,6 +1146,9 @@ def _do_start(pve: PveStandIn, vm: Vm) -> None:
     maxcpus = int(vm.config.get("cores", 1)) * int(vm.config.get("sockets", 1))
     if maxcpus > node.cpus:   # config_to_command's check against the host's CPU count
         raise _fail(f"MAX {node.cpus} vcpus allowed per VM on this node")
+    problem = _start_problem(vm.config)
+    if problem:
+        raise _fail(problem)
     if used + pve._maxmem(vm) > node.memory:
         raise _fail("start failed: QEMU exited with code 1")
     if vm.config.get("lock") == "suspended" or "vmstate" in vm.config:
@@ -1261,9 +1338,9 @@ def _clone(pve, ctx):
 def _destroy(pve, ctx):
     vm = pve._vm(ctx)
     pve._file_lock(vm)
-    pve._check_lock(vm, ctx)
+    pve._check_lock(vm, ctx, allow=("suspended",))   # destroy_vm skips the lock check for 'suspended'
     if _bool(vm.config.get("protection")):
-        raise _fail("can't remove VM - protection mode enabled")
+        raise _fail(f"can't remove VM {vm.vmid} - protection mode enabled")
     if vm.status == "running":
         raise _fail(f"VM {vm.vmid} is running - destroy failed")
     vm.config["lock"] = "destroyed"
