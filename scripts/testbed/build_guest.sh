@@ -188,7 +188,10 @@ INIT
 chmod 0755 "$root/init"
 
 # 5. Write the results atomically; stamp last.
-(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) >"$GUEST_DIR/initrd.img.tmp"
+# Reproducible: fixed mtimes, sorted names, no inode/dev numbers (same inputs -> byte-identical initrd.img).
+find "$root" -exec touch -h -d @0 {} +
+(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --reproducible --quiet) \
+  >"$GUEST_DIR/initrd.img.tmp"
 cp "$work/x/boot/vmlinuz-$kver" "$GUEST_DIR/vmlinuz.tmp"
 chmod 0644 "$GUEST_DIR/initrd.img.tmp" "$GUEST_DIR/vmlinuz.tmp"
 mv -f "$GUEST_DIR/vmlinuz.tmp" "$GUEST_DIR/vmlinuz"
