@@ -72,11 +72,13 @@ out="$(cd "$work" && apt-get download -q "$pkg" 2>&1)" || {
   out2="$(apt-get update -qq 2>&1)" || die "apt-get update failed: $out2"
   out="$(cd "$work" && apt-get download -q "$pkg" 2>&1)" || die "apt-get download $pkg failed: $out"
 }
-deb="$(ls "$work"/*.deb 2>/dev/null | head -n1)"
-[ -n "$deb" ] || die "apt-get download $pkg produced no .deb: $out"
+debs=("$work"/*.deb)
+deb="${debs[0]}"
+[ -f "$deb" ] || die "apt-get download $pkg produced no .deb: $out"
 dpkg-deb -x "$deb" "$work/x"
-kver="$(ls "$work/x/lib/modules" | head -n1)"
-[ -n "$kver" ] && [ -f "$work/x/boot/vmlinuz-$kver" ] || die "no kernel/modules found in $deb"
+kdirs=("$work"/x/lib/modules/*)
+kver="$(basename "${kdirs[0]}")"
+if [ "$kver" = '*' ] || [ ! -f "$work/x/boot/vmlinuz-$kver" ]; then die "no kernel/modules found in $deb"; fi
 mods="$work/x/lib/modules/$kver"
 
 # 3. modules.dep: the .deb has none (depmod runs in postinst); busybox depmod builds it without kmod.
@@ -139,7 +141,8 @@ while read -r m; do
 done </etc/sd-modules
 
 tick=0.5; hb=5
-for a in $(cat /proc/cmdline); do
+read -r cmdline </proc/cmdline
+for a in $cmdline; do
   case "$a" in
     sd_tick=*) tick="${a#sd_tick=}" ;;
     sd_hb=*) hb="${a#sd_hb=}" ;;
@@ -171,7 +174,12 @@ online_cpus; meminfo
 echo "SHADOWDESK-READY kernel=$kver cpus=$cpus memtotal_kb=$memtotal modules=$ok/$want"
 seq=0; last=""; since=0
 # heartbeat every hb seconds = every hb/tick iterations (integer maths in centiseconds)
-to_cs() { case "$1" in *.*) i="${1%%.*}"; f="${1#*.}0"; f="${f%"${f#??}"}"; echo $(( ${i:-0} * 100 + 10#$f )) ;; *) echo $(( $1 * 100 )) ;; esac; }
+to_cs() {
+  case "$1" in
+    *.*) i="${1%%.*}"; f="${1#*.}0"; f="${f%"${f#??}"}"; f="${f#0}"; echo $(( ${i:-0} * 100 + ${f:-0} )) ;;
+    *) echo $(( $1 * 100 )) ;;
+  esac
+}
 tick_cs=$(to_cs "$tick"); hb_cs=$(to_cs "$hb"); [ "$tick_cs" -gt 0 ] || tick_cs=50
 while :; do
   online_cpus; meminfo
