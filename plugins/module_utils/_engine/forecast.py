@@ -47,7 +47,7 @@ DEFAULTS = {
     "horizon_hours": 48,
     "slot_minutes": 15,
     "fit_slot_minutes": 60,
-    "history_weeks": 26,
+    "history_weeks": 12,
     "min_history_days": 14,
     "min_session_minutes": 30,
     "country": None,
@@ -428,9 +428,36 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
 
 
 def _predict(model, frame):
+    """yhat of ``frame``. Fast numpy path for our own additive seasonal models (no holidays / regressors):
+    Prophet's piecewise-linear trend + Fourier features x beta, the same arithmetic as ``Prophet.predict`` without
+    its pandas overhead (~1 ms instead of ~30 ms). Anything else goes through ``Prophet.predict``."""
     np = require("numpy")
-    out = model.predict(frame)
-    return np.asarray(out["yhat"], dtype=float)
+    simple = (not model.extra_regressors and model.holidays is None and not model.country_holidays
+              and model.growth == "linear" and model.seasonality_mode == "additive"
+              and all(v["mode"] == "additive" for v in model.seasonalities.values()))
+    if not simple:
+        out = model.predict(frame)
+        return np.asarray(out["yhat"], dtype=float)
+    ds = frame["ds"]
+    t = np.asarray((ds - model.start) / model.t_scale, dtype=float)
+    par = model.params
+    trend = model.piecewise_linear(t, np.asarray(par["delta"])[0], float(np.asarray(par["k"]).ravel()[0]),
+                                   float(np.asarray(par["m"]).ravel()[0]), model.changepoints_t)
+    days = ds.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9 / 86400.0
+    cols = []
+    for name, sea in model.seasonalities.items():
+        arg = 2.0 * np.pi * days / sea["period"]
+        block = []
+        for i in range(sea["fourier_order"]):
+            block.append(np.sin((i + 1) * arg))
+            block.append(np.cos((i + 1) * arg))
+        block = np.column_stack(block)
+        if sea["condition_name"] is not None:
+            block = block * np.asarray(frame[sea["condition_name"]], dtype=float)[:, None]
+        cols.append(block)
+    x = np.hstack(cols)
+    beta = np.asarray(par["beta"])[0]
+    return (trend + x @ beta[: x.shape[1]]) * model.y_scale
 
 
 def forecast_task(task):
