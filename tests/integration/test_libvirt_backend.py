@@ -16,14 +16,11 @@ import time
 
 import pytest
 
+# libvirt_testbed comes from tests/integration/conftest.py
 try:  # pytest.ini puts tests/ on sys.path
-    from integration.testbed import (  # noqa: F401 (fixtures)
-        BASE_CMDLINE, READY_MARKER, SerialConsole, destroy_domain, libvirt_testbed, unique_name,
-    )
+    from integration.testbed import BASE_CMDLINE, READY_MARKER, SerialConsole, destroy_domain, unique_name
 except ImportError:  # pragma: no cover - run from inside tests/integration
-    from testbed import (  # noqa: F401
-        BASE_CMDLINE, READY_MARKER, SerialConsole, destroy_domain, libvirt_testbed, unique_name,
-    )
+    from testbed import BASE_CMDLINE, READY_MARKER, SerialConsole, destroy_domain, unique_name
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.libvirt import LibvirtBackend
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.resources import resource_changes

@@ -57,6 +57,11 @@ SHADOW_TAG = "shadowdesk"
 
 _SAVED_REASON = ("the desktop's RAM is saved to disk and a saved image cannot be resized: the change goes to the "
                  "definition and reaches the guest at its next cold boot (the saved state is kept)")
+# Measured on the container test bed: tc exists, but the kernel lacks sch_sfq (inbound) and act_police (outbound),
+# so libvirt's shaping fails live, and a <bandwidth> in the definition even makes the next start fail.
+_TC_HINT = (" (libvirt shapes interface bandwidth with tc: htb+sfq for inbound, a police action for outbound; this "
+            "host's kernel lacks a module it needs, e.g. sch_sfq or act_police: load them or set the interface's "
+            "rate_kib_s to 0)")
 _GPU_REASON = "GPUs are never hot-plugged: the definition gets it, the guest at its next cold boot"
 
 
@@ -112,6 +117,8 @@ class LibvirtBackend(DesktopBackend):
                                          % (self.uri, what, _msg(exc)), **details) from None
             if code == lv.VIR_ERR_OPERATION_INVALID:
                 raise Conflict(text, **details) from None
+            if "tc qdisc" in text or "tc filter" in text or "TC action" in text:
+                text += _TC_HINT
             raise refused(text, **details) from None
 
     def _domain(self, name):
