@@ -61,24 +61,19 @@ def load_history(path):
     Understood layouts: generic ``user,start,end[,tz_offset_min][,desktop]`` and the git-activity sessions
     format (``user,day,first_ts_utc,last_ts_utc,n_commits,tz_offset_min``: first commit = login, last = logout).
     """
-    try:
-        from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.importers import (  # noqa: F401
-            csv_sessions, git_activity)
-        importers = True
-    except ImportError:
-        importers = False
     if not os.path.exists(path):
         raise InvalidInput("history file not found: %s" % path)
-    if importers:  # the shared importers when another part provides them
-        for mod in (git_activity, csv_sessions):
-            reader = getattr(mod, "read_sessions", None)
-            if reader is not None:
-                try:
-                    rows = list(reader(path))
-                except InvalidInput:
-                    continue
-                if rows:
-                    return rows
+    with _open_text(path) as f:
+        header = set(next(csv.reader(f), []))
+    try:  # the shared importers (_engine/importers) when present, else the minimal reader below
+        from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import importers
+        kind = "git_activity" if "first_ts_utc" in header else "csv"
+        rows, _report = importers.get(kind)(path)
+        if rows:
+            return [{k: r.get(k) for k in ("user", "desktop", "start", "end", "source", "tz_offset_min")}
+                    for r in rows]
+    except ImportError:
+        pass
     with _open_text(path) as f:
         reader = csv.DictReader(f)
         cols = set(reader.fieldnames or [])

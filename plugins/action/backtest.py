@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of shadowdesk.vdi.backtest (documentation: plugins/modules/backtest.py).
+
+Controller only: replays a session history with ``_engine/backtest.py`` and writes the JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import backtest as bt
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
+
+ARGUMENT_SPEC = dict(
+    history=dict(type="path", required=True),
+    report=dict(type="path"),
+    weeks=dict(type="int", default=4),
+    refit_days=dict(type="int", default=7),
+    risk=dict(type="float", default=0.3),
+    risks=dict(type="list", elements="float"),
+    lead_minutes=dict(type="int", default=15),
+    slot_minutes=dict(type="int", default=15, choices=[5, 10, 15, 20, 30, 60]),
+    schedule=dict(type="dict", options=dict(
+        days=dict(type="list", elements="int", default=[0, 1, 2, 3, 4]),
+        start=dict(type="str", default="07:00"),
+        end=dict(type="str", default="19:00"),
+    )),
+    window_weeks=dict(type="int", default=4),
+    window_margin_minutes=dict(type="int", default=30),
+    price=dict(type="dict"),
+    country=dict(type="str"),
+    users=dict(type="list", elements="str"),
+    engine=dict(type="str", default="process", choices=["process", "dask", "serial"]),
+    workers=dict(type="int"),
+    scheduler_address=dict(type="str"),
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _valid, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = json.loads(json.dumps(args, default=to_native))
+        try:
+            rows = bt.load_history(os.path.expanduser(args["history"]))
+            report = bt.run_backtest(
+                rows, weeks=args["weeks"], refit_days=args["refit_days"], risk=args["risk"], risks=args["risks"],
+                lead_minutes=args["lead_minutes"], slot_minutes=args["slot_minutes"], schedule=args["schedule"],
+                window_weeks=args["window_weeks"], window_margin_minutes=args["window_margin_minutes"],
+                price=args["price"], country=args["country"], users=args["users"], engine=args["engine"],
+                workers=args["workers"], scheduler_address=args["scheduler_address"])
+        except ShadowDeskError as exc:
+            raise AnsibleActionFail(str(exc), result=dict(exc.details)) from None
+        report["history"] = args["history"]
+        result["report"] = report
+        result["changed"] = False
+        if args["report"]:
+            path = os.path.expanduser(args["report"])
+            result["path"] = path
+            if not self._task.check_mode:
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(report, handle, indent=1, sort_keys=True)
+                os.replace(tmp_path, path)
+                result["changed"] = True
+        return result

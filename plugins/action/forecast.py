@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of shadowdesk.vdi.forecast (documentation: plugins/modules/forecast.py).
+
+Controller only: reads the history store, fits/reuses one Prophet model per user (``_engine/forecast.py``) in a
+process pool or on a Dask cluster, writes ``<data_dir>/forecasts/forecasts-<generated>.json`` and ``latest.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
+
+ARGUMENT_SPEC = dict(
+    data_dir=dict(type="path"),
+    now=dict(type="str"),
+    horizon_hours=dict(type="int", default=48),
+    slot_minutes=dict(type="int", default=15, choices=[5, 10, 15, 20, 30, 60]),
+    users=dict(type="list", elements="str"),
+    country=dict(type="str"),
+    options=dict(type="dict", default={}),
+    engine=dict(type="str", default="process", choices=["process", "dask", "serial"]),
+    workers=dict(type="int"),
+    scheduler_address=dict(type="str"),
+)
+
+
+def _default_data_dir():
+    return os.environ.get("SHADOWDESK_DATA_DIR") or os.path.expanduser("~/.local/share/shadowdesk")
+
+
+def _write_atomic(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _valid, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = json.loads(json.dumps(args, default=to_native))
+        try:
+            result.update(self._forecast(args))
+        except ShadowDeskError as exc:
+            raise AnsibleActionFail(str(exc), result=dict(exc.details)) from None
+        return result
+
+    def _forecast(self, args):
+        from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
+        data_dir = os.path.expanduser(args["data_dir"] or _default_data_dir())
+        now = fc.to_utc(args["now"]) if args["now"] else _dt.datetime.now(_dt.timezone.utc)
+        opts = dict(args["options"] or {})
+        opts.update(horizon_hours=args["horizon_hours"], slot_minutes=args["slot_minutes"])
+        if args["country"]:
+            opts["country"] = args["country"]
+        with HistoryStore.for_data_dir(data_dir) as store:
+            users = args["users"] or store.users()
+            rows = {u: store.sessions(user=u, until=now) for u in users}
+            consented = set(store.consented_users())
+            horizon = now + _dt.timedelta(hours=args["horizon_hours"] + 24)
+            since = now - _dt.timedelta(weeks=int(opts.get("history_weeks") or fc.DEFAULTS["history_weeks"]))
+            calendars = {u: [e for e in store.calendar_events(u, since=since, until=horizon) if e["busy"]]
+                         for u in users if u in consented}
+        model_dir = None if self._task.check_mode else os.path.join(data_dir, "models")
+        results = fc.forecast_many(rows, now, options=opts, calendars=calendars, model_dir=model_dir,
+                                   engine=args["engine"], workers=args["workers"],
+                                   scheduler_address=args["scheduler_address"])
+        forecasts = [r for _u, r in sorted(results.items()) if "error" not in r]
+        errors = [r for _u, r in sorted(results.items()) if "error" in r]
+        for err in errors:
+            self._display.warning("forecast of %s failed: %s" % (err["user"], err["error"]))
+        out_dir = os.path.join(data_dir, "forecasts")
+        latest = os.path.join(out_dir, "latest.json")
+        text = json.dumps(forecasts, indent=1, sort_keys=True)
+        old = None
+        if os.path.exists(latest):
+            with open(latest, encoding="utf-8") as handle:
+                old = handle.read()
+        changed = old != text
+        path = os.path.join(out_dir, "forecasts-%s.json" % now.strftime("%Y%m%dT%H%M%SZ"))
+        if changed and not self._task.check_mode:
+            _write_atomic(path, text)
+            _write_atomic(latest, text)
+        counts = {"prophet": sum(1 for f in forecasts if f["method"] == "prophet"),
+                  "fallback": sum(1 for f in forecasts if f["method"] == "fallback"),
+                  "reused": sum(1 for f in forecasts if f["reason"].startswith("reused")),
+                  "errors": len(errors)}
+        return {"changed": changed, "forecasts": forecasts, "errors": errors, "counts": counts,
+                "path": path if changed else None, "latest": latest}
