@@ -36,7 +36,9 @@ USER_TAG_PREFIX = "sd-user-"
 META_MARKER = "shadowdesk-meta:"
 DEFAULT_MEMORY_MIB = 512          # qemu-server's default for ``memory``
 DEFAULT_HOTPLUG = "network,disk,usb"  # qemu-server's default for ``hotplug``
-SHADOW_HOTPLUG = "network,disk,usb,cpu,memory"
+# No 'memory': a shadow's memory moves live through the balloon up to ``memory`` (the full size), and qemu-server
+# refuses to start a VM with memory hot-plug below 1024 MiB of static memory (Memory.pm config()).
+SHADOW_HOTPLUG = "network,disk,usb,cpu"
 DISK_BUSES = ("scsi", "virtio", "sata", "ide")  # the order disk0, disk1... are numbered in
 TRANSIENT_LOCKS = ("backup", "clone", "create", "migrate", "rollback", "snapshot", "snapshot-delete",
                    "suspending")  # 'suspended' is a hibernated VM, not a transient lock
