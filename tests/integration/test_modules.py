@@ -10,7 +10,6 @@ import pytest
 
 from integration.desks import LibvirtDesk, ProxmoxDesk
 from integration.module_runner import run_module
-from integration.testbed import libvirt_testbed  # noqa: F401  (session fixture)
 
 
 @pytest.fixture(params=[pytest.param("libvirt", marks=pytest.mark.libvirt),
