@@ -299,7 +299,7 @@ def _new_model(opts, with_busy):
 def _frame(ds, busy=None):
     pd = require("pandas")
     df = pd.DataFrame({"ds": ds})
-    wd = df["ds"].dt.dayofweek
+    wd = df["ds"].dt.weekday
     df["workday"] = wd < 5
     df["weekend"] = ~df["workday"]
     if busy is not None:
