@@ -362,8 +362,16 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
     reused = False
     init = None
     if store is not None:
-        model, meta = store.load(model_dir, user)
-        if model is not None:
+        meta = store.load_meta(model_dir, user)
+        if meta is not None and meta.get("light") and meta.get("fingerprint") == fingerprint \
+                and meta.get("config") == cfg and not events:
+            age_h = (now - to_utc(meta["fitted_at"])).total_seconds() / 3600.0
+            if 0 <= age_h <= opts["max_model_age_hours"]:
+                model = _LightModel(meta["light"])
+                reused = True
+        if not reused:
+            model, meta = store.load(model_dir, user)
+        if model is not None and not reused:
             age_h = (now - to_utc(meta["fitted_at"])).total_seconds() / 3600.0 if meta.get("fitted_at") else 1e9
             if (meta.get("fingerprint") == fingerprint and meta.get("config") == cfg
                     and 0 <= age_h <= opts["max_model_age_hours"]):
@@ -406,6 +414,7 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
                 "fingerprint": fingerprint, "config": cfg, "fitted_at": iso(now), "fit_seconds": round(fit_s, 4),
                 "data_first": iso(rows[0]["start"]), "data_last": iso(rows[-1]["start"]),
                 "sessions": len(rows), "tz_offset_min": off, "warm_start": bool(init), "band": band,
+                "light": _light(model),
             })
     else:
         band = meta["band"]
@@ -425,6 +434,40 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
     reason = "reused model fitted at %s (history unchanged)" % meta["fitted_at"] if reused else (
         "fitted on %d weeks%s" % (round(n_fit * fit_slot / 10080.0), " (warm start)" if init else ""))
     return _result(user, "prophet", reason, now, slot, start, p, lo, hi, rows, fingerprint)
+
+
+class _LightModel:
+    """Just what the fast predictor needs, kept in the model's meta so a reuse skips ``model_from_json``."""
+
+    def __init__(self, d):
+        pd = require("pandas")
+        np = require("numpy")
+        self.extra_regressors, self.holidays, self.country_holidays = {}, None, None
+        self.growth, self.seasonality_mode = "linear", "additive"
+        self.seasonalities = dict((k, v) for k, v in d["seasonalities"])
+        self.start = pd.Timestamp(d["start"])
+        self.t_scale = pd.Timedelta(seconds=d["t_scale_s"])
+        self.changepoints_t = np.asarray(d["changepoints_t"])
+        self.y_scale = d["y_scale"]
+        self.params = {k: np.asarray([v]) for k, v in d["params"].items()}
+        from prophet import Prophet  # piecewise_linear is a static method
+        self.piecewise_linear = Prophet.piecewise_linear
+
+
+def _light(model):
+    np = require("numpy")
+    if model.extra_regressors or model.holidays is not None or model.country_holidays:
+        return None
+    return {
+        # a list: the meta file is written with sorted keys, and beta follows Prophet's seasonality order
+        "seasonalities": [[k, {"period": v["period"], "fourier_order": v["fourier_order"],
+                               "condition_name": v["condition_name"], "mode": v["mode"]}]
+                          for k, v in model.seasonalities.items()],
+        "start": str(model.start), "t_scale_s": model.t_scale.total_seconds(),
+        "changepoints_t": [float(x) for x in np.asarray(model.changepoints_t)],
+        "y_scale": float(model.y_scale),
+        "params": {k: np.asarray(model.params[k])[0].ravel().tolist() for k in ("k", "m", "delta", "beta")},
+    }
 
 
 def _predict(model, frame):
@@ -479,7 +522,10 @@ def forecast_many(rows_by_user, now, options=None, calendars=None, model_dir=Non
     from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import executors
     now = to_utc(now)
     if pool is None:
-        pool = pool_profile(rows_by_user, now)
+        short = _dt.timedelta(days=(options or {}).get("min_history_days") or DEFAULTS["min_history_days"])
+        needs = any(not rows or now - min(to_utc(r["start"]) for r in rows) < short
+                    for rows in rows_by_user.values())
+        pool = pool_profile(rows_by_user, now) if needs else None
     if model_dir:
         os.makedirs(model_dir, exist_ok=True)
     tasks = [{"user": u, "rows": rows, "now": now, "options": options, "pool": pool,
