@@ -190,10 +190,10 @@ def test_apply_playbook_validates_its_inputs(tmp_path, data_dir):
 
 
 def test_forecast_playbook_plan_step_through_the_role(tmp_path, data_dir):
-    extra = {"shadowdesk_forecast_steps": ["plan"], "shadowdesk_forecast_data_dir": str(data_dir),
-             "shadowdesk_forecast_now": plan_data.NOW, "shadowdesk_forecast_forecasts_file": "forecasts.json",
-             "shadowdesk_forecast_desktops": plan_data.DESKTOPS, "shadowdesk_forecast_nodes": plan_data.NODES,
-             "shadowdesk_forecast_profiles": plan_data.PROFILES}
+    extra = {"forecast_steps": ["plan"], "forecast_data_dir": str(data_dir),
+             "forecast_now": plan_data.NOW, "forecast_forecasts_file": "forecasts.json",
+             "forecast_desktops": plan_data.DESKTOPS, "forecast_nodes": plan_data.NODES,
+             "forecast_profiles": plan_data.PROFILES}
     (tmp_path / "site.json").write_text(json.dumps(extra))
     site = ["-e", "@%s" % (tmp_path / "site.json")]
     rc, results, log = run_playbook(tmp_path, ROOT / "playbooks" / "forecast.yml", site)
@@ -201,7 +201,7 @@ def test_forecast_playbook_plan_step_through_the_role(tmp_path, data_dir):
     assert json.loads((data_dir / "plans" / "latest.json").read_text())["users"]["alice"]["steps"]
     assert "ShadowDesk allocation plan" in log
     # The role's argument spec rejects a bad variable before anything runs.
-    extra["shadowdesk_forecast_steps"] = ["plan", "guess"]
+    extra["forecast_steps"] = ["plan", "guess"]
     (tmp_path / "site.json").write_text(json.dumps(extra))
     rc, _results, log = run_playbook(tmp_path, ROOT / "playbooks" / "forecast.yml", site)
-    assert rc != 0 and "shadowdesk_forecast_steps" in log
+    assert rc != 0 and "forecast_steps" in log
