@@ -23,6 +23,8 @@ from __future__ import annotations
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
 
 SD_NAMESPACE = "https://shadowdesk.invalid/vdi/1"
+# Live-only metadata: the balloon *target* last asked for (see libvirt.py _record_balloon_target for why).
+BALLOON_NAMESPACE = "https://shadowdesk.invalid/vdi/1/balloon"
 
 DOMAIN_TEMPLATE = """\
 <domain type='{{ domain_type }}'>

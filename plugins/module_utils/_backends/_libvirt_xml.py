@@ -23,7 +23,9 @@ import datetime
 import re
 import xml.etree.ElementTree as ET
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends._libvirt_domain import SD_NAMESPACE
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends._libvirt_domain import (
+    BALLOON_NAMESPACE, SD_NAMESPACE,
+)
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
     DiskInfo, DiskLimit, NetLimit, Resources, Snapshot,
@@ -178,12 +180,21 @@ def metadata(root):
     return {child.tag.split("}", 1)[-1]: (child.text or "").strip() for child in elem}
 
 
+def balloon_target(root):
+    """The balloon target (MiB) recorded in a running domain's live metadata, or None."""
+    elem = root.find("metadata/{%s}balloon" % BALLOON_NAMESPACE)
+    if elem is None:
+        return None
+    return _int(elem.get("target_mib"), 0) or None
+
+
 def resources(root):
-    """The neutral ``Resources`` a domain XML describes."""
+    """The neutral ``Resources`` a domain XML describes. Memory is the balloon target when one is recorded:
+    a live ``<currentMemory>`` follows the guest's progress towards the target, not the target itself."""
     online, _maximum = vcpus(root)
     return Resources(
         vcpus=online,
-        memory_mib=memory_mib(root.find("currentMemory")) or memory_mib(root.find("memory")),
+        memory_mib=balloon_target(root) or memory_mib(root.find("currentMemory")) or memory_mib(root.find("memory")),
         cpu_limit=cpu_limit(root),
         net={i["key"]: NetLimit(rate_kib_s=i["rate"]) for i in interfaces(root)},
         disk_io={info.key: limit for info, limit in disks(root)},

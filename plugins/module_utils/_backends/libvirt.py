@@ -38,7 +38,7 @@ import time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _libvirt_xml as lxml
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends._libvirt_domain import (
-    MACHINE_DEFAULTS, render_domain_xml,
+    BALLOON_NAMESPACE, MACHINE_DEFAULTS, render_domain_xml,
 )
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import DesktopBackend
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (
@@ -319,10 +319,26 @@ class LibvirtBackend(DesktopBackend):
         restoring = state == STATE_SAVED
         what = ("restore the saved state (the saved state is kept; discard it to cold-boot)" if restoring
                 else "start the desktop")
+        target = None if restoring else lxml.resources(self._xml(dom, inactive=True)).memory_mib
         with self._call(what, name):
-            dom.create()  # restores the managed-save image when there is one
+            dom.create()  # restores the managed-save image when there is one (it carries its own target)
             if dom.state()[0] == self._lv.VIR_DOMAIN_PAUSED:  # an image saved paused by another tool
                 dom.resume()
+        if target:
+            self._record_balloon_target(dom, target)
+
+    def _record_balloon_target(self, dom, mib):
+        """Remember the balloon target in live-only metadata.
+
+        Why: libvirt's live ``<currentMemory>`` is the guest's *actual* balloon size, which moves towards the target
+        over seconds (inflation is progressive; measured: 511 MiB reported just after asking for 384). Facts built
+        from it would make a rerun see a difference and resize again (changed=true). The live metadata also travels
+        inside a managed-save image, so a restored guest keeps it. Best effort: without it facts show the actual
+        size."""
+        lv = self._lv
+        with contextlib.suppress(lv.libvirtError):
+            dom.setMetadata(lv.VIR_DOMAIN_METADATA_ELEMENT, "<balloon target_mib='%d'/>" % int(mib), "sdb",
+                            BALLOON_NAMESPACE, lv.VIR_DOMAIN_AFFECT_LIVE)
 
     def pause(self, name):
         dom = self._domain(name)
@@ -511,6 +527,8 @@ class LibvirtBackend(DesktopBackend):
         elif change.field == "memory_mib":
             self._set("set the memory balloon to %s MiB" % change.after, name, mode,
                       lambda flags: dom.setMemoryFlags(int(change.after) * 1024, flags))
+            if mode == APPLIED_LIVE:
+                self._record_balloon_target(dom, change.after)
         elif change.field == "cpu_limit":
             # -1 = no quota (cgroup 'max'); libvirt ignores 0 on a running domain.
             quota = int(round(float(change.after) * CPU_PERIOD_US)) if change.after else -1

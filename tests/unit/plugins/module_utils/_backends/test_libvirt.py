@@ -480,3 +480,21 @@ def test_revert_with_saved_state_is_a_conflict(backend, golden, tmp_path):
     with pytest.raises(Conflict, match="saved state"):
         backend.snapshot_revert("sd-alice", "cold")
     assert backend.get("sd-alice").state == "saved"
+
+
+def test_live_memory_is_the_balloon_target_not_the_progress():
+    root = lxml.parse("<domain><metadata><b:balloon xmlns:b='https://shadowdesk.invalid/vdi/1/balloon' "
+                      "target_mib='384'/></metadata><memory unit='MiB'>512</memory>"
+                      "<currentMemory unit='KiB'>523264</currentMemory></domain>")
+    assert lxml.resources(root).memory_mib == 384
+
+
+def test_start_and_balloon_record_the_target(backend, golden, tmp_path):
+    backend.create(make_spec(golden, tmp_path))
+    backend.start("sd-alice")
+    dom = backend.conn.lookupByName("sd-alice")
+    assert lxml.balloon_target(lxml.parse(dom.XMLDesc(0))) == 512
+    facts = backend.get("sd-alice")
+    backend.apply(facts, classified(backend, facts, Resources(memory_mib=1024)))
+    assert lxml.balloon_target(lxml.parse(dom.XMLDesc(0))) == 1024
+    assert lxml.balloon_target(lxml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))) is None  # live only
