@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-import plan_data
+from ansible_collections.shadowdesk.vdi.tests import plan_data
 
 pytestmark = pytest.mark.playbook
 

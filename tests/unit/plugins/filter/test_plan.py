@@ -4,9 +4,9 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-import plan_data
 from ansible_collections.shadowdesk.vdi.plugins.filter.plan import FilterModule, due_actions
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plans
+from ansible_collections.shadowdesk.vdi.tests import plan_data
 
 PLAN = plans.build_plan(**plan_data.inputs())
 

@@ -1,9 +1,7 @@
-"""Importers on real sample files: the Aveiro wtmp and the Datadog git-activity set from ../shared, plus small
-CSV / virsh-event / PVE-task / ICS samples in tests/fixtures/history (the virsh sample was captured from a real
-libvirtd with a minimal VNC client, see the fixture's domains ``sdhist-*``)."""
+"""Importers on small CSV / virsh-event / PVE-task / ICS samples in tests/fixtures/history (the virsh sample was
+captured from a real libvirtd with a minimal VNC client, see the fixture's domains ``sdhist-*``). The real data sets
+outside the repository (Aveiro wtmp, Datadog git activity) are read by tests/integration/test_importers_real_data.py."""
 
-import collections
-import csv
 import datetime
 import pathlib
 
@@ -15,19 +13,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Inva
 
 ROOT = pathlib.Path(__file__).resolve().parents[5]
 FIXTURES = ROOT / "tests" / "fixtures" / "history"
-SHARED = ROOT.parent / "shared" / "data"
-WTMP_DIR = SHARED / "logins-ua-wtmp"
-GIT_DIR = SHARED / "git-activity-datadog"
 UTC = datetime.timezone.utc
-
-needs_wtmp = pytest.mark.skipif(not (WTMP_DIR / "wtmp").is_file(),
-                                reason="shared data set %s is absent (real wtmp sample)" % WTMP_DIR)
-needs_git = pytest.mark.skipif(not (GIT_DIR / "sessions.csv.gz").is_file(),
-                               reason="shared data set %s is absent (git-activity sessions)" % GIT_DIR)
-
-
-def iso(text):
-    return datetime.datetime.fromisoformat(text) if text else None
 
 
 @pytest.fixture
@@ -43,54 +29,9 @@ def test_registry():
         importers.get("syslog")
 
 
-@needs_wtmp
-def test_wtmp_pairing_matches_reference_csv(store):
-    rows, report = importers.get("wtmp")(str(WTMP_DIR / "wtmp"))
-    with open(WTMP_DIR / "ua_so_wtmp_sessions_2019.csv", newline="") as handle:
-        expected = list(csv.DictReader(handle))
-    assert len(rows) == len(expected) == 1357
-    assert report.read == 2725 and report.rejected == {}
-    reasons = collections.Counter(r["end_reason"] for r in rows)
-    assert reasons == collections.Counter(e["end_reason"] for e in expected)
-    assert reasons == {"logout": 1351, "superseded": 3, "system_reboot": 2, "still_open_at_end": 1}
-    mine = sorted((r["login_name"], r["tty"], r["remote_host"], r["start"], r["end_reason"]) for r in rows)
-    ref = sorted((e["user"], e["tty"], e["remote_host"], iso(e["login"]), e["end_reason"]) for e in expected)
-    assert mine == ref
-    ends = {(r["login_name"], r["tty"], r["start"]): r["end"] for r in rows}
-    for e in expected:
-        end = ends[(e["user"], e["tty"], iso(e["login"]))]
-        if e["end_reason"] == "logout":
-            assert end == iso(e["logout"])
-        elif e["end_reason"] == "still_open_at_end":
-            assert end is None
-        else:  # the reference leaves these blank; we close them at the superseding login / the reboot
-            assert end is not None and end >= iso(e["login"])
-    stored = store.add_sessions(rows, "wtmp")
-    assert (stored.added, stored.rejected) == (1357, {})
-    assert store.add_sessions(rows, "wtmp").duplicates == 1357
-    assert len(store.users()) == len({e["user"] for e in expected})
-
-
 def test_wtmp_rejects_non_wtmp_input():
     with pytest.raises(InvalidInput, match="not a multiple"):
         importers.get("wtmp")(b"hello world")
-
-
-@needs_git
-def test_git_activity_real_file(store):
-    rows, report = importers.get("git_activity")(str(GIT_DIR / "sessions.csv.gz"))
-    assert (report.read, report.parsed, report.rejected) == (7108, 7108, {})
-    assert len({r["user"] for r in rows}) == 84
-    first = rows[0]
-    assert first["user"] == "u0001" and first["tz_offset_min"] == 60
-    assert first["start"] == datetime.datetime(2026, 1, 19, 9, 10, 22, tzinfo=UTC)
-    stored = store.add_sessions(rows, "git_activity")
-    # One person-day overlaps the previous day after a time-zone change (u0073, 2026-07-08): counted, not stored.
-    assert stored.added + stored.rejected_total == 7108
-    assert stored.rejected == {"overlap": 1}
-    assert store.add_sessions(rows, "git_activity").added == 0
-    assert len(store.users()) == 84
-    assert store.sessions("u0001")[0]["tz_offset_min"] == 60
 
 
 def test_csv_sample(store):
@@ -122,7 +63,7 @@ def test_libvirt_events_real_sample(store):
     # Without the right prefix or map, nothing is attributed to anybody.
     rows, report = importers.get("libvirt_events")(str(FIXTURES / "virsh_events.log"))
     assert rows == [] and report.skipped["unmapped_domain"] == 11  # every graphics line
-    rows, _ = importers.get("libvirt_events")(str(FIXTURES / "virsh_events.log"), user_map={"sdhist-bob": "robert"})
+    rows, _report = importers.get("libvirt_events")(str(FIXTURES / "virsh_events.log"), user_map={"sdhist-bob": "robert"})
     assert [r["user"] for r in rows] == ["robert"]
 
 

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-import plan_data
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_steps import parse_time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_files, plan_inputs, plan_schema, plans
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+from ansible_collections.shadowdesk.vdi.tests import plan_data
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "roles", "forecast", "templates",
                         "plan_summary.md.j2")
