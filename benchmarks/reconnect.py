@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Reconnect benchmark on the real test bed guest (libvirtd + QEMU, Debian kernel + busybox; TCG here).
 
 Run on demand, not in CI (needs root and the test bed; about 25 s per round on 2 cores, TCG):
@@ -34,9 +34,9 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import libvirt  # noqa: E402
+import libvirt
 
-from integration.testbed import (  # noqa: E402
+from integration.testbed import (
     READY_MARKER,
     DomainJanitor,
     parse_sdstat,
@@ -131,7 +131,7 @@ def one_round(janitor, args, r, accel_seen):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--shadow-vcpus", type=int, default=1)
     ap.add_argument("--shadow-mib", type=int, default=256)

@@ -1,22 +1,12 @@
 """pytest fixtures for the Proxmox VE stand-in.
 
-Use from a test module with ``from conftest_pve import pve_stand_in, pve_api  # noqa: F401`` (pytest puts
-``tests/integration`` on ``sys.path`` for modules in it), or list ``"conftest_pve"`` in ``pytest_plugins`` of
-the root conftest. ``tests/`` must be importable so that ``stand_ins`` resolves; this module adds it when
-the pytest configuration does not.
+``tests/integration/conftest.py`` imports them and exports them in ``__all__``: test modules use the fixtures by
+name and never import them. ``stand_ins`` resolves because pytest.ini puts ``tests/`` on ``pythonpath``.
 """
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
-
-_TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _TESTS_DIR not in sys.path:  # until pytest.ini puts tests/ on pythonpath
-    sys.path.insert(0, _TESTS_DIR)
-
-from stand_ins.pve_api_server import PveStandIn  # noqa: E402
+from stand_ins.pve_api_server import PveStandIn
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ class LibvirtDesk:
 
     def state_fingerprint(self):
         """Everything a module could change: domain definitions, states, files in the desktop dir."""
-        import libvirt  # noqa: PLC0415  (tests only)
+        import libvirt  # lazily, as in testbed.Testbed.connect
 
         state = {}
         for dom in self.conn.listAllDomains():

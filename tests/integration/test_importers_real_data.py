@@ -62,7 +62,6 @@ def test_wtmp_pairing_matches_reference_csv(store):
     assert len(store.users()) == len({e["user"] for e in expected})
 
 
-
 @needs_git
 def test_git_activity_real_file(store):
     rows, report = importers.get("git_activity")(str(GIT_DIR / "sessions.csv.gz"))

@@ -33,7 +33,7 @@ def installed(tmp_path_factory):
 
 
 def test_the_tarball_ships_no_runtime_state_or_build_output(installed):
-    tarball, _, _ = installed
+    tarball = installed[0]
     names = subprocess.run(["tar", "-tzf", str(tarball)], capture_output=True, text=True, check=True).stdout.split()
     assert "galaxy.yml" not in names and "MANIFEST.json" in names
     assert not [n for n in names if n.startswith((".build", ".venv", ".git/", "tests/output"))]
@@ -41,7 +41,7 @@ def test_the_tarball_ships_no_runtime_state_or_build_output(installed):
 
 
 def test_every_module_is_documented_in_the_installed_collection(installed):
-    _, path, env = installed
+    path, env = installed[1:]
     modules = sorted(p.stem for p in (path / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
     assert {"shadow_vm", "desktop_resources", "desktop_state", "desktop_info"} <= set(modules)
     listed = json.loads(run(BIN / "ansible-doc", "--json", "-l", "shadowdesk.vdi", env=env))

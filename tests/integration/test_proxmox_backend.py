@@ -15,25 +15,17 @@ Stand-in deviations from real PVE found while writing these tests, since fixed i
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
+from stand_ins.pve_api_server import PveStandIn  # tests/ is on sys.path (pytest.ini pythonpath)
 
-_TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
-
-from stand_ins.pve_api_server import PveStandIn  # noqa: E402
-
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.proxmox import ProxmoxBackend  # noqa: E402
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.resources import (  # noqa: E402
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.proxmox import ProxmoxBackend
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.resources import (
     resource_changes,
 )
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (  # noqa: E402
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (
     BackendUnavailable, Conflict, DesktopNotFound, InvalidInput, OperationRefused,
 )
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (  # noqa: E402
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
     APPLIED_CONFIG, APPLIED_LIVE, APPLIED_PENDING, ResourceChange, Resources, ShadowSpec,
 )
 

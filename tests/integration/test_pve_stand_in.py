@@ -12,8 +12,7 @@ import requests
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import AuthenticationError, ResourceException
 
-from conftest_pve import pve_api, pve_stand_in  # noqa: F401  (fixtures; also puts tests/ on sys.path)
-from stand_ins import pve_schema  # noqa: E402
+from stand_ins import pve_schema
 
 
 def wait_task(api, node, upid, timeout=10.0):
@@ -377,7 +376,7 @@ def test_net_rate_and_disk_limits_live(pve_stand_in, pve_api):
     running_vm(pve_stand_in, net0="virtio=BC:24:11:00:00:05,bridge=vmbr0",
                scsi0="local-lvm:vm-105-disk-0,size=32G")
     pve_api.nodes("pve1").qemu(105).config.put(net0="virtio=BC:24:11:00:00:05,bridge=vmbr0,rate=10",
-                                              scsi0="local-lvm:vm-105-disk-0,size=32G,mbps_rd=50,iops_wr=300")
+                                               scsi0="local-lvm:vm-105-disk-0,size=32G,mbps_rd=50,iops_wr=300")
     cfg = pve_stand_in.vm(105)["config"]
     assert "rate=10" in cfg["net0"] and "iops_wr=300" in cfg["scsi0"]
     assert pve_stand_in.vm(105)["pending"] == {}
@@ -462,7 +461,7 @@ def test_locked_vm_rejects_changes_until_released(pve_stand_in, pve_api):
     pve_stand_in.add_vm("pve1", 105, "desk")
     pve_stand_in.hold_lock(105, "backup", seconds=0.3)
     for call in (lambda: pve_api.nodes("pve1").qemu(105).config.put(cores=2),
-                 lambda: pve_api.nodes("pve1").qemu(105).status.start.post()):
+                 pve_api.nodes("pve1").qemu(105).status.start.post):
         exc = raises(call)
         assert exc.status_code == 500 and exc.content == "VM 105 is locked (backup)"
     assert pve_api.nodes("pve1").qemu(105).status.current.get()["lock"] == "backup"

@@ -40,9 +40,10 @@ def run_playbook(tmp_path, body, data_dir, extra_args=(), wrapper=()):
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
     })
     cmd = list(wrapper) + [str(PLAYBOOK_BIN), "-i", "localhost,", "-c", "local",
-                                           "-e", "ansible_python_interpreter=%s" % sys.executable, str(play)]
+                           "-e", "ansible_python_interpreter=%s" % sys.executable, str(play)]
     cmd += list(extra_args)
-    proc = subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
+                          check=False)
     proc.output = proc.stdout + proc.stderr
     return proc
 
@@ -153,7 +154,7 @@ def _readonly_wrapper(path):
     if not shutil.which("unshare"):
         pytest.skip("running as root without unshare(1): cannot make a read-only data directory")
     probe = subprocess.run(["unshare", "-m", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" '
-                            '&& ! touch "$0/.probe" 2>/dev/null', str(path)], capture_output=True)
+                            '&& ! touch "$0/.probe" 2>/dev/null', str(path)], capture_output=True, check=False)
     if probe.returncode != 0:
         pytest.skip("cannot make a read-only bind mount here (needs CAP_SYS_ADMIN): %s" % probe.stderr[-200:])
     return ("unshare", "-m", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && shift && '

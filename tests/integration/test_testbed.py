@@ -8,11 +8,7 @@ from __future__ import annotations
 import libvirt
 import pytest
 
-try:  # pytest.ini puts tests/ on sys.path
-    from integration.testbed import (  # noqa: F401 (fixtures)
-        READY_MARKER, libvirt_testbed, running_accel, sd_domains, settled_stat)
-except ImportError:  # pragma: no cover - run from inside tests/integration
-    from testbed import READY_MARKER, libvirt_testbed, running_accel, sd_domains, settled_stat  # noqa: F401
+from integration.testbed import READY_MARKER, running_accel, settled_stat  # fixtures come from conftest.py
 
 pytestmark = pytest.mark.libvirt
 

@@ -425,7 +425,7 @@ class PveStandIn:
         handler = _ROUTES.get((method, template))
         if handler is None:
             return self._unimplemented(method, template)
-        ctx = _Ctx(self, user, args, {k: v for k, v in params.items()})
+        ctx = _Ctx(self, user, args, dict(params))
         return handler(self, ctx)
 
     def _validate(self, template: str, method: str, params: dict) -> dict:
@@ -880,8 +880,9 @@ class PveStandIn:
             "cpus": self._cpus(vm), "maxmem": self._maxmem(vm), "mem": mem, "cpu": cpu,
             "uptime": int(time.time() - vm.started) if vm.status == "running" else 0,
             "maxdisk": 32 * GIB, "disk": 0, "diskread": 0, "diskwrite": 0, "netin": 0, "netout": 0,
-            "ha": {"managed": 0}, "agent": 1 if _bool(self._parse_opt("agent", cfg["agent"]).get("enabled")
-                                                       if "agent" in cfg else None) else 0,
+            "ha": {"managed": 0},
+            "agent": 1 if _bool(self._parse_opt("agent", cfg["agent"]).get("enabled")
+                                if "agent" in cfg else None) else 0,
         }
         if vm.status == "running":
             out["pid"] = 10000 + vm.vmid

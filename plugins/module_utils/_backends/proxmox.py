@@ -111,6 +111,8 @@ class ProxmoxBackend(DesktopBackend):
             raise InvalidInput("The proxmox backend needs api_token_id + api_token_secret or api_password.")
         try:
             self._api = proxmoxer.ProxmoxAPI(**kwargs)
+        # Only the client call is inside the try: whatever proxmoxer/requests raise becomes a ShadowDeskError naming
+        # the call (_map_exception; unknown types -> OperationRefused), so no client traceback reaches the user.
         except Exception as exc:  # pylint: disable=broad-except
             raise self._map_exception(exc, "log in") from None
         return self._api
@@ -120,10 +122,11 @@ class ProxmoxBackend(DesktopBackend):
         if api is not None:
             session = getattr(api, "_store", {}).get("session")
             if session is not None:
+                requests = _deps.require("requests")  # loaded by _connect already
                 try:
                     session.close()
-                except Exception:  # pylint: disable=broad-except
-                    pass
+                except (OSError, requests.exceptions.RequestException):
+                    pass  # best effort: the connection pool is dropped anyway
 
     # -- error mapping ------------------------------------------------------------------------------------------
     def _map_exception(self, exc, what):
@@ -196,7 +199,7 @@ class ProxmoxBackend(DesktopBackend):
         params = {k: v for k, v in params.items() if v is not None}
         try:
             return getattr(api(path), method)(**params)
-        except Exception as exc:  # pylint: disable=broad-except
+        except Exception as exc:  # pylint: disable=broad-except  # client call only, mapped as in _connect
             raise self._map_exception(exc, what) from None
 
     def _get(self, path, what, **params):
