@@ -37,7 +37,7 @@ def main():
             rows.append((user, start, end))
     rows.sort(key=lambda row: (row[1], row[0]))
     with OUT.open("w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv.writer(handle, lineterminator="\n")  # LF: ansible-test line-endings
         writer.writerow(["user", "start", "end", "desktop"])
         for user, start, end in rows:
             writer.writerow([user, start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -92,7 +92,7 @@ def test_history_to_forecast_to_plan_to_applied_before_the_login(desk, tmp_path)
         "shadowdesk_connection": desk.connection,
     }))
 
-    changed, _ = playbook("forecast", site, env)
+    changed = playbook("forecast", site, env)[0]
     assert changed >= 2  # history imported, forecast fitted, plan written
     plan = json.loads((data_dir / "plans" / "latest.json").read_text())
     a_plan, b_plan = plan["users"]["alice"], plan["users"]["bob"]
@@ -110,7 +110,7 @@ def test_history_to_forecast_to_plan_to_applied_before_the_login(desk, tmp_path)
     tick_file = tmp_path / "tick.yml"
     tick_file.write_text(yaml.safe_dump(tick))
     assert full_at + dt.timedelta(minutes=1) < login
-    changed, _ = playbook("apply_plans", tick_file, env)
+    changed = playbook("apply_plans", tick_file, env)[0]
     assert changed >= 1
     info = run_module("desktop_info", dict(desk.connection, name=alice))["desktops"][0]
     stage = a_plan["stages"][monday[-1]["stage"]]
@@ -123,5 +123,5 @@ def test_history_to_forecast_to_plan_to_applied_before_the_login(desk, tmp_path)
     assert run_module("desktop_info", dict(desk.connection, name=bob))["desktops"][0]["state"] == "saved"
 
     # the stages are applied once: the same tick again changes nothing
-    changed, _ = playbook("apply_plans", tick_file, env)
+    changed = playbook("apply_plans", tick_file, env)[0]
     assert changed == 0
