@@ -124,7 +124,7 @@ class CallbackModule(CallbackBase):
                 self._pending = []
             elif self._warned:
                 self._display.display("ShadowDesk session_recorder: buffered events written to %s" % self._path())
-        except Exception as exc:  # pylint: disable=broad-except
+        except Exception as exc:  # pylint: disable=broad-except  # as in v2_runner_on_ok: never fail the play
             self._display.warning("ShadowDesk session_recorder: unexpected error at the end of the play: %s" % exc)
         finally:
             if self._store is not None:
