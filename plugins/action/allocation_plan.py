@@ -83,7 +83,8 @@ class ActionModule(ActionBase):
         summary = plan_files.render_summary(plan, template, "summary template %s" % template_path)
         published = plan_files.publish(plan, summary, data_dir, args["format"], check_mode=self._task.check_mode)
         for warning in published.pop("warnings") + [
-                "%s: %s" % (u, w) for u, e in sorted(plan["users"].items()) for w in e.get("warnings", [])]:
+                "%s: %s" % (u, w) for u, e in sorted(plan["users"].items()) for w in e.get("warnings", [])] + [
+                "%s: %s" % (u, why) for u, why in sorted(plan.get("unplanned", {}).items())]:
             self._display.warning(warning)
         published.update(plan=plan, summary=summary)
         return published

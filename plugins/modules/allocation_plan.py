@@ -28,7 +28,8 @@ description:
     warning); when even that does not fit, the user is not planned.
   - Users whose forecast used the C(fallback) method get a conservative plan (marked C(conservative)) with half the
     risk, twice the margins and the full size at wake. Users with no forecast, or with a fallback forecast and no
-    history, are left alone (no steps).
+    history, are left alone (no steps). Users that have a forecast but no entry in O(desktops) are listed under
+    C(unplanned) in the plan, with a warning.
   - The plan is validated against a JSON Schema, written atomically to C(<data_dir>/plans/plan-<generated>.json)
     (or C(.yml)) and to C(latest.json), with a human summary (C(latest.summary.md)) rendered from a Jinja2
     template. A plan equal to the latest one (apart from C(generated_at)) is not written again and reports
@@ -78,7 +79,7 @@ options:
   measured:
     description:
       - Measured times in seconds of C(restore_s) (wake from saved), C(resume_s) (wake from paused) and
-        C(hotplug_s) (one resize step). Defaults 1.0, 0.05 and 2.0, from C(benchmarks/README.md); use your own.
+        C(hotplug_s) (one resize step). Defaults 0.96, 0.064 and 0.67, the medians of C(benchmarks/reconnect.py) on the reference test bed (see C(benchmarks/README.md)); pass your own.
     type: dict
   risk:
     description: Risk knob, 0 (warm on any sign of use) to 1 (warm only where the user is usually connected).

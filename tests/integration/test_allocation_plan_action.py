@@ -135,7 +135,6 @@ def test_yaml_format(tmp_path, data_dir):
 @pytest.mark.parametrize("overrides, message", [
     ({"nodes": [{"name": "n1", "vcpus": -1, "memory_mib": 1024}]}, "nodes[0] (n1).vcpus must be >= 0"),
     ({"forecasts": [dict(plan_data.forecast("alice"), p_low=[0.1, 0.2])]}, "p_low has 2 values but p has 48"),
-    ({"forecasts": [plan_data.forecast("zed")]}, "unknown in desktops: zed"),
     ({"forecasts": [dict(plan_data.forecast("alice"), start="next monday")]}, "not an ISO-8601 time"),
     ({"forecasts": "missing.json"}, "cannot read forecasts file"),
     ({"desktops": {"alice": {"desktop": "desk-alice"}}}, "missing the field 'max_vcpus'"),

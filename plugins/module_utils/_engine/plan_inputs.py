@@ -25,7 +25,9 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Inva
 # Wake/resize times used when ``measured`` leaves one out, in seconds. From benchmarks/README.md (libvirt
 # managed-save restore and virsh resume of a 2 GiB shadow, one vCPU + balloon hot-plug step); replace them with
 # your own measurements through the ``measured`` option.
-DEFAULT_MEASURED = {"restore_s": 1.0, "resume_s": 0.05, "hotplug_s": 2.0}
+# Medians of benchmarks/reconnect.py on the reference test bed (TCG guest, 2026-11-22; see benchmarks/README.md):
+# restore to responsive 0.96 s, resume 0.064 s, hot-plug to full size 0.67 s. Operators should pass their own.
+DEFAULT_MEASURED = {"restore_s": 0.96, "resume_s": 0.064, "hotplug_s": 0.67}
 FORECAST_METHODS = ("prophet", "fallback")
 
 

@@ -89,6 +89,7 @@ SCHEMA = {
         "policy": {"type": "object"},
         "total_cost": {"type": "number", "minimum": 0},
         "users": {"type": "object", "additionalProperties": USER},
+        "unplanned": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
 

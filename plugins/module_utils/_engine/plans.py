@@ -263,10 +263,9 @@ def build_plan(forecasts, desktops, nodes, profiles=None, prices=None, measured=
     profiles = _inputs.normalise_profiles(profiles)
     prices = _inputs.normalise_prices(prices, names)
     measured = _inputs.normalise_measured(measured)
-    unknown = sorted(set(forecasts) - set(desktops))
-    if unknown:
-        raise InvalidInput("forecasts name user(s) unknown in desktops: %s; add them to desktops or drop their "
-                           "forecasts" % ", ".join(unknown), users=unknown)
+    # A history usually covers more people than one desktop pool: users forecast but without a desktop here are
+    # not an error, they are listed (and warned about) so a missing desktop entry is still visible.
+    unplanned = {user: "forecast but no desktop in desktops: not planned" for user in sorted(set(forecasts) - set(desktops))}
     users, drafts = {}, {}
     for user, desktop in desktops.items():
         if user not in forecasts:
@@ -282,7 +281,10 @@ def build_plan(forecasts, desktops, nodes, profiles=None, prices=None, measured=
                                           -drafts[u]["stages"]["full"]["memory_mib"], u))
     for user in order:
         users[user] = _user_entry(ledger, user, desktops[user], forecasts[user], drafts[user], prices, policy)
-    return _assemble(generated, forecasts, users, policy, measured)
+    plan = _assemble(generated, forecasts, users, policy, measured)
+    if unplanned:
+        plan["unplanned"] = unplanned
+    return plan
 
 
 def _user_entry(ledger, user, desktop, forecast, drafted, prices, policy):

@@ -157,7 +157,6 @@ def test_deterministic_apart_from_generated_at():
     (lambda d: d["forecasts"][0].update(slot_minutes="30"), "slot_minutes must be an integer"),
     (lambda d: d["forecasts"][0]["p"].__setitem__(3, 1.5), "p[3] must be <= 1"),
     (lambda d: d["forecasts"][0].update(method="magic"), "method must be one of"),
-    (lambda d: d["forecasts"].append(plan_data.forecast("mallory")), "unknown in desktops: mallory"),
     (lambda d: d["forecasts"].append(plan_data.forecast("alice")), "more than one forecast"),
     (lambda d: d["nodes"][0].update(vcpus=-4), "nodes[0] (n1).vcpus must be >= 0"),
     (lambda d: d["nodes"][1].update(memory_mib="lots"), "memory_mib must be an integer"),
@@ -261,3 +260,12 @@ def test_window_stand_in_matches_the_policy_on_a_plain_workday(monkeypatch):
     without = build()
     assert [s["at"] for s in without["users"]["alice"]["steps"]] == \
         [s["at"] for s in with_policy["users"]["alice"]["steps"]]
+
+
+def test_users_forecast_without_a_desktop_are_listed_not_planned():
+    data = plan_data.inputs()
+    data["forecasts"].append(plan_data.forecast("mallory"))
+    plan = plans.build_plan(**data)
+    assert "mallory" not in plan["users"]
+    assert plan["unplanned"] == {"mallory": "forecast but no desktop in desktops: not planned"}
+    plan_schema.validate_plan(plan)
