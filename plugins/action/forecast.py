@@ -93,9 +93,15 @@ class ActionModule(ActionBase):
         text = json.dumps(forecasts, indent=1, sort_keys=True)
         old = None
         if os.path.exists(latest):
-            with open(latest, encoding="utf-8") as handle:
-                old = handle.read()
-        changed = old != text
+            try:
+                with open(latest, encoding="utf-8") as handle:
+                    old = json.load(handle)
+            except (OSError, ValueError):
+                old = None
+
+        def _essence(items):  # the reason text says "reused" vs "fitted": not a change of the forecast
+            return [{k: v for k, v in f.items() if k != "reason"} for f in items or []]
+        changed = old is None or _essence(old) != _essence(forecasts)
         path = os.path.join(out_dir, "forecasts-%s.json" % now.strftime("%Y%m%dT%H%M%SZ"))
         if changed and not self._task.check_mode:
             _write_atomic(path, text)
