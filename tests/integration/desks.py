@@ -135,7 +135,8 @@ class ProxmoxDesk:
         return self.pve.snapshot_state()
 
     def vm_by_name(self, name):
-        for vmid, vm in self.pve.vms().items():
+        for vmid in list(self.pve.vms):
+            vm = self.pve.vm(vmid)
             if vm["config"].get("name") == name:
                 return vmid, vm
         return None, None

@@ -6,7 +6,10 @@ Proxmox VE: the schema-faithful stand-in (tests/stand_ins), whose state is read 
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import trustme
 
 from integration.desks import LibvirtDesk, ProxmoxDesk
 from integration.module_runner import run_module
@@ -214,3 +217,45 @@ def test_hypervisor_down_is_a_clear_error(desk):
         conn = dict(desk.connection, api_port=1)  # nothing listens on port 1 of loopback
     result = run_module("desktop_info", conn)
     assert result.failed and result["error_type"] == "BackendUnavailable"
+
+
+@pytest.fixture
+def pve_desk(pve_stand_in):
+    face = ProxmoxDesk(pve_stand_in)
+    yield face
+    face.cleanup()
+
+
+@pytest.mark.pve
+def test_proxmox_failures_reach_the_user_as_clear_messages(pve_desk, tmp_path):
+    pve, name = pve_desk.pve, pve_desk.new_name()
+    ok(run_module("shadow_vm", dict(pve_desk.create_args(name, "kim"), state="running")))
+    vmid, _vm = pve_desk.vm_by_name(name)
+    conn = pve_desk.connection
+
+    # a lock that is not released within the retry budget
+    pve.hold_lock(vmid, lock="backup", seconds=None)
+    locked = run_module("desktop_resources", dict(conn, name=name, vcpus=2, api_timeout=3))
+    assert locked.failed and "backup" in locked["msg"]
+    pve.release_lock(vmid)
+    assert ok(run_module("desktop_resources", dict(conn, name=name, vcpus=2)))["desktop"]["live"]["vcpus"] == 2
+
+    # a task that ends with an error: nothing is lost, the desktop is still there and running
+    pve.fail_next_task("qmsuspend", exitstatus="unable to save VM state - disk full")
+    failed = run_module("shadow_vm", dict(conn, name=name, state="saved"))
+    assert failed.failed and "disk full" in failed["msg"]
+    assert ok(run_module("desktop_info", dict(conn, name=name)))["desktops"][0]["state"] == "running"
+
+    # an HTTP 500 from the API
+    pve.fail_next_request(r"/status/current$", status=500, message="got timeout")
+    broken = run_module("desktop_info", dict(conn, name=name))
+    assert broken.failed and ("500" in broken["msg"] or "got timeout" in broken["msg"])
+
+    # TLS against a CA that did not sign the server's certificate
+    wrong_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(wrong_ca))
+    tls = run_module("desktop_info", dict(conn, ca_path=str(wrong_ca)))
+    assert tls.failed and tls["error_type"] == "BackendUnavailable" and "certificate" in tls["msg"].lower()
+
+    # the secret never appears in what the module returns
+    assert conn["api_token_secret"] not in json.dumps(tls)
