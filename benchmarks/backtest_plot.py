@@ -7,19 +7,17 @@
 import json
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # no pyplot: no GUI backend is chosen, Agg renders savefig
 
 
 def main(report_path, out_path):
-    with open(report_path) as f:
+    with open(report_path, encoding="utf-8") as f:
         rep = json.load(f)
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig = Figure(figsize=(7, 5))
+    ax = fig.subplots()
     curve = rep["shadowdesk_curve"]
     ax.plot([c["warm_share"] for c in curve], [c["hit_rate"] for c in curve], "o-", color="tab:blue",
-            label="shadowdesk (risk curve, release at logout)")
+            label="shadowdesk (arrival policy, risk curve, release at logout)")
     for c in curve:
         ax.annotate("%g" % c["risk"], (c["warm_share"], c["hit_rate"]), textcoords="offset points",
                     xytext=(4, -10), fontsize=7, color="tab:blue")
@@ -27,6 +25,10 @@ def main(report_path, out_path):
     if hold:
         ax.plot([c["warm_share"] for c in hold], [c["hit_rate"] for c in hold], "s--", color="tab:cyan",
                 markersize=4, label="shadowdesk, whole windows (no release)")
+    alt = rep.get("shadowdesk_alt_curve")
+    if alt:
+        ax.plot([c["warm_share"] for c in alt["curve"]], [c["hit_rate"] for c in alt["curve"]], ".:",
+                color="tab:purple", label="%s policy (release at logout)" % alt["policy"])
     marks = {"always_on": "k^", "on_connect": "kv", "schedule": "rD", "weekday_window": "gP"}
     for name, style in marks.items():
         p = rep["policies"][name]
@@ -40,8 +42,9 @@ def main(report_path, out_path):
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     per = rep["period"]
-    ax.set_title("Backtest %s .. %s, %d users, %d logins" % (per["start"][:10], per["end"][:10], rep["users"],
-                                                              rep["logins"]), fontsize=10)
+    title = "Backtest %s .. %s, %d users, %d logins" % (per["start"][:10], per["end"][:10], rep["users"],
+                                                        rep["logins"])
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(out_path, dpi=110)

@@ -3,10 +3,29 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """PRIVATE: when is a user's desktop pre-warmed, and when released? Pure, stdlib only.
 
-Input: a user's forecast (``p``, ``p_low``, ``p_high`` per slot: probability of being connected), a risk knob and
-the lead time the desktop needs to be ready. Output: warm intervals.
+Two policies share the risk knob (0 = cautious, 1 = bold) and the lead time the desktop needs to be ready.
 
-The policy, slot by slot:
+**Arrival policy** (``arrival_windows``, ``arrival_slots``; the product's default when arrival profiles are known).
+Inputs per local day (04:00-04:00): Prophet's occupancy forecast ``p`` of the day's slots and the user's empirical
+arrival profile of that weekday (``_engine/arrivals.py``: come probability ``q_emp``, arrival pmf ``f_emp``,
+mean connected minutes ``L``).
+
+1. **Blend.** Prophet's day gives a come probability ``q_P = min(1, sum(p) * slot / L)`` (expected connected
+   minutes over minutes per present day) and an arrival pmf ``f_P`` (the rising flank: positive increments of
+   ``p``, normalised). ``q = (1 - come_weight) q_emp + come_weight q_P``;
+   ``f = (1 - prophet_weight) f_emp + prophet_weight f_P``.
+2. **Hazard.** ``h(t) = q f(t) / (q S(t) + 1 - q)`` with ``S(t)`` the probability of not having arrived before
+   slot t given the user comes: the probability that the login falls into slot t, given that it has not happened
+   yet (no-shows included). Warming slot t gains ``q f(t)`` expected hits and costs one idle slot with
+   probability ``q S(t) + 1 - q`` (the desktop is released at logout, so only slots before the login cost), so
+   a slot is warm iff ``h(t) >= hazard_threshold(risk)``: the optimal slot-by-slot trade of hits against idle
+   hours. Early slots (low pmf) and late slots (the user has most likely not come today) drop out by themselves:
+   the window starts at a quantile of the arrival time and is released when the user has not come by their
+   usual latest arrival.
+3. **Runs.** Warm slots closer than ``merge_gap_minutes`` are joined; each run starts ``lead_minutes`` earlier.
+
+**Occupancy policy** (``warm_slots`` / ``warm_windows`` without arrivals; the fallback when no history is
+available for arrival profiles), slot by slot:
 
 1. **Need score.** ``need = p + (1 - risk) * (p_high - p)``: a cautious setting (low risk) plans on the upper edge
    of the forecast band, so a slot whose probability is uncertain (little or noisy history) counts as needed
@@ -14,18 +33,16 @@ The policy, slot by slot:
 2. **Threshold.** A slot is *needed* when ``need >= threshold(risk)``, with the threshold growing with risk
    (``risk_threshold``): risk 0 warms on any sign of use, risk 1 only where the user is connected more often than
    not.
-3. **Arrival edge.** Logins come *before* the occupancy curve is high: a rising curve is the cumulative
-   probability that the user has arrived. Each needed run is extended backwards while the curve keeps falling
-   below the threshold but is still above ``edge_fraction`` of it and still rising towards the run, i.e. while
-   arrivals are still plausible (the lower tail of the arrival time).
+3. **Arrival edge.** Each needed run is extended backwards while the curve keeps falling below the threshold but
+   is still above ``edge_fraction`` of it and still rising towards the run.
 4. **Lead.** Each run starts ``lead_minutes`` earlier (waking a shadow and growing it takes time).
-5. **Release.** A run ends after its last needed slot: when a user has not come by their usual latest time the
-   probability falls and the desktop is released (the caller also releases at logout).
-6. **Hygiene.** Runs separated by less than ``merge_gap_minutes`` are merged (a short release is not worth the
-   churn); runs shorter than ``min_window_minutes`` are widened to it.
+5. **Release.** A run ends after its last needed slot (the caller also releases at logout).
+6. **Hygiene.** Runs separated by less than ``merge_gap_minutes`` are merged; runs shorter than
+   ``min_window_minutes`` are widened to it.
 
-``warm_slots`` works on slot indexes (fast path for backtests); ``warm_windows`` on a forecast dict, returning
-``[{"start", "end", "peak"}]`` with ISO-8601 UTC strings.
+``warm_slots`` / ``arrival_slots`` work on slot indexes (fast path for backtests); ``warm_windows`` on a forecast
+dict (with ``arrivals`` profiles: the arrival policy), returning ``[{"start", "end", "peak"}]`` with ISO-8601 UTC
+strings.
 """
 
 from __future__ import annotations
@@ -36,6 +53,12 @@ DEFAULT_RISK = 0.3
 DEFAULT_LEAD_MINUTES = 15
 THRESHOLD_MIN = 0.01
 THRESHOLD_MAX = 0.5
+# arrival policy (chosen on the validation period of benchmarks/README.md "Backtest", not on the scored weeks)
+HAZARD_MIN = 0.002
+HAZARD_MAX = 0.5
+DEFAULT_PROPHET_WEIGHT = 0.5
+DEFAULT_COME_WEIGHT = 0.5
+DEFAULT_ARRIVAL_MERGE_GAP = 30
 
 
 def risk_threshold(risk):
@@ -89,7 +112,114 @@ def warm_slots(p, p_high, slot_minutes, risk=DEFAULT_RISK, lead_minutes=DEFAULT_
             out[-1][1] = max(out[-1][1], b)
         else:
             out.append([a, b])
-    return [(a, b) for a, b in out]
+    return [tuple(run) for run in out]
+
+
+# --------------------------------------------------------------------------------------------------- arrival policy
+
+def hazard_threshold(risk):
+    """Login-hazard threshold per slot of a risk setting (geometric from HAZARD_MIN to HAZARD_MAX)."""
+    risk = min(max(float(risk), 0.0), 1.0)
+    return HAZARD_MIN * (HAZARD_MAX / HAZARD_MIN) ** risk
+
+
+def prophet_arrival(p_day, slot_minutes, mean_minutes):
+    """Prophet's view of a local day: ``(q_P, f_P)``; ``f_P`` is ``None`` when the curve never rises."""
+    mass = sum(max(x, 0.0) for x in p_day) * slot_minutes
+    q = min(1.0, mass / max(float(mean_minutes), 1.0))
+    rises = [max(b - a, 0.0) for a, b in zip([p_day[0]] + list(p_day[:-1]), p_day)]
+    rises[0] = max(p_day[0], 0.0) if p_day else 0.0
+    total = sum(rises)
+    return q, ([x / total for x in rises] if total > 0 else None)
+
+
+def blend_arrival(profile, p_day, slot_minutes, prophet_weight=DEFAULT_PROPHET_WEIGHT,
+                  come_weight=DEFAULT_COME_WEIGHT):
+    """``(q, pmf)`` of a local day from the empirical ``profile`` and Prophet's ``p_day`` (``None``: not known)."""
+    q, pmf = float(profile["q"]), list(profile["pmf"])
+    if p_day is None or len(p_day) != len(pmf):
+        return q, pmf
+    q_p, f_p = prophet_arrival(p_day, slot_minutes, profile.get("mean_minutes") or 240.0)
+    q = (1.0 - come_weight) * q + come_weight * q_p
+    if f_p is not None:
+        pmf = [(1.0 - prophet_weight) * a + prophet_weight * b for a, b in zip(pmf, f_p)]
+    return min(max(q, 0.0), 1.0), pmf
+
+
+def arrival_hazard(q, pmf):
+    """``h(t) = q f(t) / (q S(t) + 1 - q)``: probability of the login in slot t given it has not come yet."""
+    out = []
+    survive = 1.0
+    for f in pmf:
+        den = q * survive + 1.0 - q
+        out.append(q * f / den if den > 1e-12 else 0.0)
+        survive = max(survive - f, 0.0)
+    return out
+
+
+def arrival_slots(q, pmf, slot_minutes, risk=DEFAULT_RISK, lead_minutes=DEFAULT_LEAD_MINUTES,
+                  merge_gap_minutes=DEFAULT_ARRIVAL_MERGE_GAP):
+    """Warm runs of one local day as ``[(first_slot, end_slot_exclusive)]`` relative to the day's first slot."""
+    if slot_minutes <= 0:
+        raise ValueError("slot_minutes must be positive")
+    thr = hazard_threshold(risk)
+    gap = int(merge_gap_minutes) // slot_minutes
+    lead = -(-int(lead_minutes) // slot_minutes) if lead_minutes > 0 else 0
+    runs = []
+    for i, h in enumerate(arrival_hazard(q, pmf)):
+        if h < thr:
+            continue
+        if runs and i - runs[-1][1] <= gap:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
+    return [(a - lead, b) for a, b in runs]
+
+
+def _day_profile(arrivals, day):
+    days = arrivals.get("days") or {}
+    if day.isoformat() in days:
+        return days[day.isoformat()]
+    return (arrivals.get("weekdays") or {}).get(str(day.weekday()))
+
+
+def arrival_windows(forecast, arrivals, risk=DEFAULT_RISK, lead_minutes=DEFAULT_LEAD_MINUTES,
+                    merge_gap_minutes=DEFAULT_ARRIVAL_MERGE_GAP, prophet_weight=DEFAULT_PROPHET_WEIGHT,
+                    come_weight=DEFAULT_COME_WEIGHT):
+    """Warm intervals of the local days a forecast covers, from the forecast and the user's arrival profiles.
+
+    ``arrivals``: ``{"offset_min", "day_cut_minutes", "slot_minutes", "weekdays": {"0".."6": profile}}`` and/or
+    ``"days": {"YYYY-MM-DD": profile}``; a profile is ``{"q", "pmf", "mean_minutes"}`` with one pmf value per slot
+    of the local day (``_engine/arrivals.py``)."""
+    slot = int(forecast["slot_minutes"])
+    if int(arrivals.get("slot_minutes", slot)) != slot:
+        raise ValueError("arrival profiles and forecast use different slots")
+    start = _parse(forecast["start"])
+    p = forecast["p"]
+    off = _dt.timedelta(minutes=int(arrivals.get("offset_min", 0)))
+    cut = _dt.timedelta(minutes=int(arrivals.get("day_cut_minutes", 240)))
+    end = start + _dt.timedelta(minutes=slot * len(p))
+    day = (start + off - cut).date()
+    out = []
+    while True:
+        day_start = _dt.datetime(day.year, day.month, day.day, tzinfo=_dt.timezone.utc) + cut - off
+        if day_start >= end:
+            break
+        profile = _day_profile(arrivals, day)
+        if profile:
+            k0 = int(round((day_start - start).total_seconds() / 60.0 / slot))
+            n = len(profile["pmf"])
+            p_day = p[k0:k0 + n] if k0 >= 0 and k0 + n <= len(p) else None
+            q, pmf = blend_arrival(profile, p_day, slot, prophet_weight, come_weight)
+            for a, b in arrival_slots(q, pmf, slot, risk, lead_minutes, merge_gap_minutes):
+                seg = p[max(k0 + a, 0):max(min(k0 + b, len(p)), 0)]
+                out.append({
+                    "start": _iso(day_start + _dt.timedelta(minutes=a * slot)),
+                    "end": _iso(day_start + _dt.timedelta(minutes=b * slot)),
+                    "peak": round(max(seg), 4) if seg else 0.0,
+                })
+        day += _dt.timedelta(days=1)
+    return out
 
 
 def _parse(ts):
@@ -104,8 +234,13 @@ def _iso(t):
 
 
 def warm_windows(forecast, risk=DEFAULT_RISK, lead_minutes=DEFAULT_LEAD_MINUTES, merge_gap_minutes=60,
-                 min_window_minutes=30, edge_fraction=0.5):
-    """Warm intervals of one user's forecast dict (see ``_engine/forecast.py``)."""
+                 min_window_minutes=30, edge_fraction=0.5, arrivals=None):
+    """Warm intervals of one user's forecast dict (see ``_engine/forecast.py``).
+
+    With ``arrivals`` (the user's arrival profiles, see ``arrival_windows``) the arrival policy decides, else the
+    occupancy policy."""
+    if arrivals:
+        return arrival_windows(forecast, arrivals, risk, lead_minutes, merge_gap_minutes)
     slot = int(forecast["slot_minutes"])
     start = _parse(forecast["start"])
     p = forecast["p"]

@@ -35,6 +35,7 @@ import io
 import os
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import warm_windows as ww
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arrivals as ar
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
@@ -68,7 +69,7 @@ def load_history(path):
     try:  # the shared importers (_engine/importers) when present, else the minimal reader below
         from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import importers
         kind = "git_activity" if "first_ts_utc" in header else "csv"
-        rows, _report = importers.get(kind)(path)
+        rows = importers.get(kind)(path)[0]
         if rows:
             return [{k: r.get(k) for k in ("user", "desktop", "start", "end", "source", "tz_offset_min")}
                     for r in rows]
@@ -233,8 +234,8 @@ def _weekday_windows(rows, t0, t1, weeks=4, margin=30):
         same = [(s, e) for (ld, s, e) in loc if lo <= ld < d and ld.weekday() == d.weekday()]
         if not same:
             continue
-        a = min(s for s, _ in same) - margin
-        b = max(e for _, e in same) + margin
+        a = min(span[0] for span in same) - margin
+        b = max(span[1] for span in same) + margin
         mid = _dt.datetime(d.year, d.month, d.day, tzinfo=UTC)
         base = _m(mid) - _offset_at(rows, mid)
         out.append((base + a, base + b))
@@ -339,7 +340,7 @@ def make_forecasts(by_user, t0, t1, refit_days=7, slot_minutes=15, country=None,
 
 
 def shadow_windows(points, forecasts, t1, risk, lead_minutes=ww.DEFAULT_LEAD_MINUTES, **kw):
-    """ShadowDesk's warm windows per user (epoch minutes), each refit's plan used until the next refit."""
+    """Occupancy-policy warm windows per user (epoch minutes), each refit's plan used until the next refit."""
     t1m = _m(t1)
     out = {}
     for u, k, f in forecasts:
@@ -352,10 +353,74 @@ def shadow_windows(points, forecasts, t1, risk, lead_minutes=ww.DEFAULT_LEAD_MIN
     return out
 
 
+def arrival_days(by_user, points, forecasts, t0, t1, arrival_options=None, prophet_weight=ww.DEFAULT_PROPHET_WEIGHT,
+                 come_weight=ww.DEFAULT_COME_WEIGHT):
+    """Per user the planned local days ``[(day_start_epoch_minutes, q, pmf)]`` of the arrival policy.
+
+    Each local day (04:00 local to 04:00) is planned once, from the arrival profile of the sessions before it
+    (``_engine/arrivals.py``) and the forecast of the last refit at or before its start (the first refit for days
+    that start before the scored period); the forecast covers the whole day, else only the profile is used."""
+    model = ar.ArrivalModel(by_user, arrival_options)
+    cut, slot = int(model.opts["day_cut_minutes"]), int(model.opts["slot_minutes"])
+    fmap = {(u, k): f for u, k, f in forecasts}
+    pts = [_m(t) for t in points]
+    t0m, t1m = _m(t0), _m(t1)
+    out = {}
+    for u, rows in sorted(by_user.items()):
+        days = []
+        for d in _local_dates(t0, t1, _offset_at(rows, t0)):
+            mid = _dt.datetime(d.year, d.month, d.day, tzinfo=UTC)
+            start = _m(mid) + cut - _offset_at(rows, mid + _dt.timedelta(minutes=cut))
+            if start + 1440 <= t0m or start >= t1m:
+                continue
+            k = max([i for i, pt in enumerate(pts) if pt <= start] or [0])
+            f = fmap.get((u, k))
+            prof = model.profile(u, d)
+            p_day = None
+            if f is not None and int(f["slot_minutes"]) == slot:
+                k0 = int(round((start - _m(fc.to_utc(f["start"]))) / slot))
+                n = len(prof["pmf"])
+                if k0 >= 0 and k0 + n <= len(f["p"]):
+                    p_day = f["p"][k0:k0 + n]
+            q, pmf = ww.blend_arrival(prof, p_day, slot, prophet_weight, come_weight)
+            days.append((start, q, pmf))
+        out[u] = days
+    return out, slot
+
+
+def arrival_shadow_windows(days_by_user, slot, risk, lead_minutes=ww.DEFAULT_LEAD_MINUTES,
+                           merge_gap_minutes=ww.DEFAULT_ARRIVAL_MERGE_GAP):
+    """Arrival-policy warm windows per user (epoch minutes) from ``arrival_days``."""
+    out = {}
+    for u, days in days_by_user.items():
+        wins = out.setdefault(u, [])
+        for start, q, pmf in days:
+            wins.extend((start + a * slot, start + b * slot)
+                        for a, b in ww.arrival_slots(q, pmf, slot, risk, lead_minutes, merge_gap_minutes))
+    return out
+
+
+def interpolate_hit(curve, share):
+    """Hit rate of a risk curve (``[{"warm_share", "hit_rate"}]``) at ``share`` (linear between its points)."""
+    pts = sorted((c["warm_share"], c["hit_rate"]) for c in curve)
+    if not pts or share < pts[0][0] or share > pts[-1][0]:
+        return None
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if x0 <= share <= x1:
+            return round(y0 + (y1 - y0) * (share - x0) / (x1 - x0), 4) if x1 > x0 else max(y0, y1)
+    return pts[-1][1]
+
+
 def score_all(by_user, sessions, logins, t0, t1, points, forecasts, risk=ww.DEFAULT_RISK, risks=None,
               lead_minutes=ww.DEFAULT_LEAD_MINUTES, schedule=None, window_weeks=4, window_margin_minutes=30,
-              price=None, day_cut_minutes=240, warm_options=None):
-    """Score every policy (and the risk curve) from prepared sessions and forecasts."""
+              price=None, day_cut_minutes=240, warm_options=None, policy="arrival", arrival_options=None,
+              prophet_weight=ww.DEFAULT_PROPHET_WEIGHT, come_weight=ww.DEFAULT_COME_WEIGHT):
+    """Score every policy (and the risk curve) from prepared sessions and forecasts.
+
+    ``policy``: the warm-window policy of ``shadowdesk``: ``arrival`` (default: arrival profiles + Prophet) or
+    ``occupancy`` (Prophet's occupancy curve alone); the other one is reported as ``shadowdesk_alt_curve``."""
+    if policy not in ("arrival", "occupancy"):
+        raise InvalidInput("policy must be arrival or occupancy")
     t0m, t1m = _m(t0), _m(t1)
     risks = sorted(set([float(x) for x in (risks or DEFAULT_RISKS)] + [float(risk)]))
     schedule = dict(DEFAULT_SCHEDULE, **(schedule or {}))
@@ -363,14 +428,24 @@ def score_all(by_user, sessions, logins, t0, t1, points, forecasts, risk=ww.DEFA
     offsets = {u: _offset_at(rs, t0) for u, rs in by_user.items()}
     args = (sessions, logins, t0m, t1m, price)
     kw = {"offsets": offsets, "day_cut_minutes": day_cut_minutes}
-    policies, curve, curve_hold = {}, [], []
+    arrival_opts = dict(arrival_options or {}, day_cut_minutes=day_cut_minutes)
+    days, slot = arrival_days(by_user, points, forecasts, t0, t1, arrival_opts, prophet_weight, come_weight)
+
+    def windows(name, rk):
+        if name == "arrival":
+            return arrival_shadow_windows(days, slot, rk, lead_minutes, **(warm_options or {}))
+        return shadow_windows(points, forecasts, t1, rk, lead_minutes)
+
+    alt = "occupancy" if policy == "arrival" else "arrival"
+    policies, curve, curve_hold, curve_alt = {}, [], [], []
     for rk in risks:
-        w = shadow_windows(points, forecasts, t1, rk, lead_minutes, **(warm_options or {}))
+        w = windows(policy, rk)
         sc = _score(w, *args, release=True, **kw)
         curve.append((rk, sc))
         curve_hold.append((rk, _score(w, *args, release=False)))
+        curve_alt.append((rk, _score(windows(alt, rk), *args, release=True, **kw)))
         if rk == float(risk):
-            policies["shadowdesk"] = dict(sc, risk=rk)
+            policies["shadowdesk"] = dict(sc, risk=rk, policy=policy)
     win = {
         "always_on": {u: [(t0m, t1m)] for u in by_user},
         "on_connect": {},
@@ -392,28 +467,36 @@ def score_all(by_user, sessions, logins, t0, t1, points, forecasts, risk=ww.DEFA
                  "warm_share": round(s["warm_hours"] / base, 4), "idle_warm_hours": s["idle_warm_hours"]}
                 for rk, s in items]
 
+    curve_out = c(curve)
     return {
         "policies": {k: policies[k] for k in POLICIES},
-        "shadowdesk_curve": c(curve),
+        "shadowdesk_curve": curve_out,
         "shadowdesk_curve_hold": c(curve_hold),
+        "shadowdesk_alt_curve": {"policy": alt, "curve": c(curve_alt)},
         "baselines_release_at_logout": released,
+        "curve_at_baseline_share": {
+            name: {"warm_share": p["warm_share"], "hit_rate": p["hit_rate"],
+                   "shadowdesk_hit_rate": interpolate_hit(curve_out, p["warm_share"])}
+            for name, p in [(k, policies[k]) for k in POLICIES if k != "shadowdesk"]
+            + [(k + "+release", v) for k, v in sorted(released.items())]},
         "params": {"risk": float(risk), "lead_minutes": lead_minutes, "schedule": schedule,
                    "window_weeks": window_weeks, "window_margin_minutes": window_margin_minutes, "price": price,
-                   "day_cut_minutes": day_cut_minutes},
+                   "day_cut_minutes": day_cut_minutes, "policy": policy, "arrival_options": arrival_opts,
+                   "prophet_weight": prophet_weight, "come_weight": come_weight},
     }
 
 
 def run_backtest(rows, weeks=4, refit_days=7, risk=ww.DEFAULT_RISK, risks=None, lead_minutes=ww.DEFAULT_LEAD_MINUTES,
                  slot_minutes=15, schedule=None, window_weeks=4, window_margin_minutes=30, price=None,
                  country=None, forecast_options=None, engine="process", workers=None, scheduler_address=None,
-                 users=None, min_session_minutes=0):
+                 users=None, min_session_minutes=0, policy="arrival", arrival_options=None):
     """Replay ``rows`` (session rows, any users) and return the report dict (see module docstring)."""
     by_user, sessions, logins, t0, t1 = _prepare(rows, users, int(weeks), min_session_minutes)
     points, forecasts, methods, errors = make_forecasts(
         by_user, t0, t1, int(refit_days), slot_minutes, country, forecast_options, engine, workers,
         scheduler_address)
     rep = score_all(by_user, sessions, logins, t0, t1, points, forecasts, risk, risks, lead_minutes, schedule,
-                    window_weeks, window_margin_minutes, price)
+                    window_weeks, window_margin_minutes, price, policy=policy, arrival_options=arrival_options)
     rep["params"].update({"slot_minutes": slot_minutes, "country": country, "refit_days": int(refit_days)})
     out = {
         "period": {"start": fc.iso(t0), "end": fc.iso(t1), "weeks": int(weeks), "refit_days": int(refit_days),

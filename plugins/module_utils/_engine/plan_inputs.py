@@ -129,6 +129,8 @@ def normalise_forecasts(raw):
             "p_low": _series(item, "p_low", where, len(p)) if "p_low" in item else list(p),
             "p_high": _series(item, "p_high", where, len(p)) if "p_high" in item else list(p),
             "history": _dict(history, where + ".history"),
+            # optional arrival profiles (_engine/arrivals.weekday_profiles): the warm windows follow the arrival policy
+            "arrivals": _dict(item["arrivals"], where + ".arrivals") if item.get("arrivals") else None,
         }
     return forecasts
 

@@ -5,7 +5,7 @@
 
 Plans use the policy module when it is installed. Until it is, a minimal stand-in with the same contract
 (``warm_windows(forecast, risk, lead_minutes, merge_gap_minutes)`` -> ``[{"start", "end", "peak"}]`` and
-``risk_threshold(risk)``) keeps plans working: need = ``p + (1 - risk) * (p_high - p)``, a slot is needed when
+``risk_threshold(risk)``; optional ``arrivals`` profiles are ignored) keeps plans working: need = ``p + (1 - risk) * (p_high - p)``, a slot is needed when
 need reaches the threshold, runs closer than the merge gap are joined. No arrival edge, no minimum window.
 """
 
@@ -28,11 +28,14 @@ def risk_threshold(risk):
     return 0.01 + 0.49 * risk ** 1.5
 
 
-def warm_windows(forecast, risk=DEFAULT_RISK, lead_minutes=0, merge_gap_minutes=60):
-    """Warm intervals of a forecast dict whose ``start`` is a UTC datetime or ISO string."""
+def warm_windows(forecast, risk=DEFAULT_RISK, lead_minutes=0, merge_gap_minutes=60, arrivals=None):
+    """Warm intervals of a forecast dict whose ``start`` is a UTC datetime or ISO string.
+
+    ``arrivals``: the user's arrival profiles (``_engine/arrivals.weekday_profiles``); with them the policy's
+    arrival rule decides (the stand-in ignores them)."""
     if _policy is not None:
         return _policy.warm_windows(forecast, risk=risk, lead_minutes=lead_minutes,
-                                    merge_gap_minutes=merge_gap_minutes)
+                                    merge_gap_minutes=merge_gap_minutes, arrivals=arrivals)
     slot = int(forecast["slot_minutes"])
     start = forecast["start"]
     p, high = forecast["p"], forecast.get("p_high") or forecast["p"]

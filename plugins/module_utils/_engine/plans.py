@@ -63,7 +63,8 @@ def session_windows(forecast, risk, merge_gap):
     contract = {"start": forecast["start"], "slot_minutes": slot_minutes, "p": forecast["p"],
                 "p_high": forecast["p_high"]}
     windows = _warm_windows.warm_windows(contract, risk=risk, lead_minutes=0,
-                                         merge_gap_minutes=int(merge_gap.total_seconds() // 60))
+                                         merge_gap_minutes=int(merge_gap.total_seconds() // 60),
+                                         arrivals=forecast.get("arrivals"))
     threshold = _warm_windows.risk_threshold(risk)
     start, slot = forecast["start"], forecast["slot"]
     sessions = []

@@ -1,8 +1,14 @@
 """Pure tests of the warm-window policy."""
 
+import datetime as dt
+import math
+
 import pytest
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import warm_windows as ww
+
+
+ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def day_curve(slot=15):
@@ -95,3 +101,99 @@ def test_is_warm_and_errors():
         ww.warm_slots([0.1], [0.1, 0.2], 15)
     with pytest.raises(ValueError):
         ww.warm_slots([0.1], [0.1], 0)
+
+
+# ------------------------------------------------------------------------------------------- arrival policy
+
+def normal_pmf(mode_slot, sd_slots, n=96):
+    """Discretised normal arrival pmf over a local day of ``n`` slots."""
+    raw = [math.exp(-0.5 * ((i - mode_slot) / sd_slots) ** 2) for i in range(n)]
+    total = sum(raw)
+    return [x / total for x in raw]
+
+
+def test_hazard_is_the_conditional_login_probability():
+    # always comes, uniform over 4 slots: 1/4, then 1/3 of the rest, 1/2, certain in the last slot
+    assert ww.arrival_hazard(1.0, [0.25] * 4) == pytest.approx([0.25, 1 / 3.0, 0.5, 1.0])
+    # comes only half of the days: late slots stay uncertain because the user may not come at all
+    half = ww.arrival_hazard(0.5, [0.25] * 4)
+    assert half == pytest.approx([0.125, 0.125 / 0.875, 0.125 / 0.75, 0.125 / 0.625])
+    assert ww.arrival_hazard(0.0, [0.25] * 4) == [0.0] * 4
+
+
+def test_hazard_threshold_is_monotone_and_clamped():
+    values = [ww.hazard_threshold(r / 10.0) for r in range(11)]
+    assert values == sorted(values) and values[0] == ww.HAZARD_MIN
+    assert values[-1] == pytest.approx(ww.HAZARD_MAX)
+    assert ww.hazard_threshold(-1) == ww.hazard_threshold(0) and ww.hazard_threshold(3) == ww.hazard_threshold(1)
+
+
+def test_arrival_window_brackets_the_usual_arrival():
+    pmf = normal_pmf(20, 4)  # arrival 5 h after the 04:00 cut = 09:00 local, SD 1 h
+    runs = ww.arrival_slots(0.9, pmf, 15, risk=0.3, lead_minutes=0)
+    assert len(runs) == 1
+    a, b = runs[0]
+    assert a < 20 < b
+    # it starts in the lower tail of the arrival time and is released once the user has most likely not come
+    assert sum(pmf[:a]) < 0.2 and b < 96
+    # cautious settings warm a superset of bold ones
+    wide = ww.arrival_slots(0.9, pmf, 15, risk=0.0, lead_minutes=0)
+    narrow = ww.arrival_slots(0.9, pmf, 15, risk=0.8, lead_minutes=0)
+    assert wide[0][0] <= a and wide[-1][1] >= b
+    assert not narrow or (narrow[0][0] >= a and narrow[-1][1] <= b)
+
+
+def test_rare_days_are_not_warmed_and_lead_moves_the_start():
+    pmf = normal_pmf(20, 4)
+    assert ww.arrival_slots(0.02, pmf, 15, risk=0.3, lead_minutes=0) == []
+    assert ww.arrival_slots(0.0, pmf, 15, risk=0.0, lead_minutes=0) == []
+    plain = ww.arrival_slots(0.9, pmf, 15, risk=0.3, lead_minutes=0)
+    led = ww.arrival_slots(0.9, pmf, 15, risk=0.3, lead_minutes=30)
+    assert [(a - 2, b) for a, b in plain] == led
+
+
+def test_prophet_arrival_reads_the_rising_flank():
+    p = [0.0] * 16 + [0.2, 0.4, 0.6] + [0.6] * 29 + [0.0] * 48   # 32 slots of 0.2..0.6 occupancy
+    q, f = ww.prophet_arrival(p, 15, mean_minutes=480)
+    assert q == pytest.approx(sum(p) * 15 / 480)
+    assert f[16:19] == pytest.approx([1 / 3.0] * 3) and sum(f) == pytest.approx(1.0)
+    assert ww.prophet_arrival([0.0] * 96, 15, 480) == (0.0, None)
+    assert ww.prophet_arrival([0.9] * 96, 15, 480)[0] == 1.0
+
+
+def test_blend_mixes_profile_and_prophet():
+    profile = {"q": 0.8, "pmf": normal_pmf(20, 4), "mean_minutes": 480}
+    p = [0.0] * 40 + [0.5] * 32 + [0.0] * 24   # Prophet expects a later arrival (14:00) and q_P = 0.5
+    q, pmf = ww.blend_arrival(profile, p, 15, prophet_weight=0.5, come_weight=0.5)
+    assert q == pytest.approx(0.5 * 0.8 + 0.5 * 0.5)
+    assert pmf[40] == pytest.approx(0.5 * profile["pmf"][40] + 0.5) and sum(pmf) == pytest.approx(1.0)
+    assert ww.blend_arrival(profile, None, 15) == (0.8, profile["pmf"])
+    assert ww.blend_arrival(profile, p, 15, prophet_weight=0.0, come_weight=0.0) == (0.8, profile["pmf"])
+
+
+def test_arrival_windows_follow_the_local_day():
+    # user at UTC+2 who arrives about 09:00 local = 07:00 UTC on weekdays and never on weekends
+    profile = {"q": 0.9, "pmf": normal_pmf(20, 4), "mean_minutes": 480}
+    weekend = {"q": 0.0, "pmf": normal_pmf(20, 4), "mean_minutes": 480}
+    arrivals = {"offset_min": 120, "day_cut_minutes": 240, "slot_minutes": 15,
+                "weekdays": dict({str(d): profile for d in range(5)}, **{"5": weekend, "6": weekend})}
+    fc = forecast([0.0] * 192, start="2026-11-23T00:00:00Z")   # Monday and Tuesday (UTC)
+    wins = ww.warm_windows(fc, risk=0.3, lead_minutes=15, arrivals=arrivals)
+    # Monday's local day (04:00 local = 02:00 UTC) lies inside the forecast, which expects no occupancy: the
+    # blended come probability halves and the window narrows. Tuesday's runs past the forecast: profile alone.
+    monday = ww.arrival_slots(*ww.blend_arrival(profile, [0.0] * 96, 15), slot_minutes=15, risk=0.3, lead_minutes=15)
+    tuesday = ww.arrival_slots(profile["q"], profile["pmf"], 15, risk=0.3, lead_minutes=15)
+    base = {"mon": dt.datetime(2026, 11, 23, 2, tzinfo=dt.timezone.utc),
+            "tue": dt.datetime(2026, 11, 24, 2, tzinfo=dt.timezone.utc)}
+    expected = [(base[day] + dt.timedelta(minutes=15 * a), base[day] + dt.timedelta(minutes=15 * b))
+                for day, runs in (("mon", monday), ("tue", tuesday)) for a, b in runs]
+    assert [(w["start"], w["end"]) for w in wins] == [(a.strftime(ISO), b.strftime(ISO)) for a, b in expected]
+    assert monday and tuesday and monday[0][1] - monday[0][0] < tuesday[0][1] - tuesday[0][0]
+    assert ww.is_warm(wins, "2026-11-23T07:00:00Z") and ww.is_warm(wins, "2026-11-24T07:00:00Z")
+    assert not ww.is_warm(wins, "2026-11-23T20:00:00Z")
+    # a dated profile overrides the weekday one: a day off on Tuesday
+    arrivals["days"] = {"2026-11-24": weekend}
+    wins = ww.warm_windows(fc, risk=0.3, lead_minutes=15, arrivals=arrivals)
+    assert ww.is_warm(wins, "2026-11-23T07:00:00Z") and not ww.is_warm(wins, "2026-11-24T07:00:00Z")
+    with pytest.raises(ValueError):
+        ww.arrival_windows(fc, dict(arrivals, slot_minutes=30))

@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+"""Validation period of the backtest: choose the warm-window design without looking at the scored weeks.
+
+    python benchmarks/backtest_validation.py HISTORY [--scored-weeks 4] [--weeks 9] [--cache forecasts.pkl] [--grid]
+
+Drops every session of the last ``--scored-weeks`` whole weeks (the period ``playbooks/backtest.yml`` scores), then
+replays the ``--weeks`` before them exactly like the backtest (weekly Prophet refits, day-by-day arrival profiles)
+and prints, per variant of the policy, the hit rate of its risk curve at the warm share of the strongest fair
+baseline (schedule 07-19 + release at logout, of this period) and at the moonshot's 0.40. ``--grid`` adds the small
+parameter grid the defaults were chosen from. Prophet forecasts are cached in ``--cache`` (pickle) when given.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import pickle
+import sys
+import time
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import backtest as bt
+
+RISKS = [round(0.05 * i, 2) for i in range(21)]
+ABLATION = [
+    ("occupancy policy (Prophet occupancy only, previous design)", {"policy": "occupancy"}),
+    ("arrival: empirical, all days pooled, no pool shrinkage",
+     {"arrival_options": {"other_weight": 1.0, "k_pool": 0.0, "k_q": 0.0}, "prophet_weight": 0.0, "come_weight": 0.0}),
+    ("+ weekday-specific (other weekdays weight 0.25)",
+     {"arrival_options": {"k_pool": 0.0, "k_q": 0.0}, "prophet_weight": 0.0, "come_weight": 0.0}),
+    ("+ shrinkage to the pool (k_pool 2, k_q 3)", {"prophet_weight": 0.0, "come_weight": 0.0}),
+    ("+ Prophet come probability (come_weight 0.5)", {"prophet_weight": 0.0, "come_weight": 0.5}),
+    ("+ Prophet arrival flank (prophet_weight 0.5) = product", {"prophet_weight": 0.5, "come_weight": 0.5}),
+    ("Prophet only inside the hazard rule (weights 1, 1)", {"prophet_weight": 1.0, "come_weight": 1.0}),
+]
+
+
+def grid():
+    out = []
+    for cw in (0.0, 0.25, 0.5, 0.75):
+        for pw in (0.0, 0.25, 0.5, 0.75):
+            out.append(("come_weight %g, prophet_weight %g" % (cw, pw), {"prophet_weight": pw, "come_weight": cw}))
+    for weeks in (4, 8, 12):
+        for bw in (30, 45, 90):
+            out.append(("weeks %d, bandwidth %d min" % (weeks, bw),
+                        {"arrival_options": {"weeks": weeks, "bandwidth_minutes": bw}}))
+    for gap in (0, 30, 60):
+        out.append(("merge gap %d min" % gap, {"warm_options": {"merge_gap_minutes": gap}}))
+    return out
+
+
+def prepare(history, scored_weeks, weeks, cache):
+    if cache and os.path.exists(cache):
+        with open(cache, "rb") as f:
+            return pickle.load(f)
+    rows = bt.load_history(history)
+    last = max(r["start"] for r in rows)
+    t1_test = dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+    cut = t1_test - dt.timedelta(days=7 * scored_weeks)
+    rows = [r for r in rows if r["start"] < cut]
+    prep = bt._prepare(rows, None, weeks, 0)  # pylint: disable=protected-access
+    started = time.time()
+    points, forecasts, methods = bt.make_forecasts(prep[0], prep[3], prep[4], workers=2)[:3]
+    data = {"prep": prep, "points": points, "forecasts": forecasts, "methods": methods,
+            "fit_seconds": round(time.time() - started, 1)}
+    if cache:
+        with open(cache, "wb") as f:
+            pickle.dump(data, f)
+    return data
+
+
+def evaluate(data, variant):
+    by_user, sessions, logins, t0, t1 = data["prep"]
+    kw = dict(variant)
+    rep = bt.score_all(by_user, sessions, logins, t0, t1, data["points"], data["forecasts"], risks=RISKS, **kw)
+    ref = rep["baselines_release_at_logout"]["schedule"]
+    return rep, ref, bt.interpolate_hit(rep["shadowdesk_curve"], ref["warm_share"]), \
+        bt.interpolate_hit(rep["shadowdesk_curve"], 0.40)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("history")
+    ap.add_argument("--scored-weeks", type=int, default=4)
+    ap.add_argument("--weeks", type=int, default=9)
+    ap.add_argument("--cache")
+    ap.add_argument("--grid", action="store_true")
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    data = prepare(args.history, args.scored_weeks, args.weeks, args.cache)
+    by_user, logins, t0, t1 = data["prep"][0], data["prep"][2], data["prep"][3], data["prep"][4]
+    print("validation %s .. %s, %d users, %d logins, forecasts %s" % (
+        t0.date(), t1.date(), len(by_user), sum(len(v) for v in logins.values()), data["methods"]))
+    results = []
+    variants = ABLATION + (grid() if args.grid else [])
+    for name, variant in variants:
+        started = time.time()
+        rep, ref, at_ref, at_40 = evaluate(data, variant)
+        if not results:
+            pol = rep["policies"]
+            for base in ("always_on", "on_connect", "schedule", "weekday_window"):
+                print("  %-22s hit %.3f share %.3f" % (base, pol[base]["hit_rate"], pol[base]["warm_share"]))
+            for base, p in rep["baselines_release_at_logout"].items():
+                print("  %-22s hit %.3f share %.3f" % (base + "+release", p["hit_rate"], p["warm_share"]))
+        default = rep["policies"]["shadowdesk"]
+        line = {"variant": name, "hit_at_schedule_release_share": at_ref, "schedule_release": ref["hit_rate"],
+                "share": ref["warm_share"], "hit_at_0.40": at_40, "risk_0.3": [default["hit_rate"],
+                                                                              default["warm_share"]],
+                "curve": [(c["risk"], c["hit_rate"], c["warm_share"]) for c in rep["shadowdesk_curve"]]}
+        results.append(line)
+        print("%-62s hit@%.3f %s (schedule+release %.3f)  hit@0.40 %s  risk0.3 %s  %.1fs" % (
+            name, ref["warm_share"], at_ref, ref["hit_rate"], at_40, line["risk_0.3"], time.time() - started))
+        sys.stdout.flush()
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

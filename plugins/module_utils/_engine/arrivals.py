@@ -1,0 +1,194 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PRIVATE: per-user empirical arrival-time distributions, the second input of the warm-window policy. Stdlib only.
+
+Prophet (``_engine/forecast.py``) forecasts *occupancy* (is the user connected in slot t?). The warm-window policy
+also needs the *arrival*: when, on a given local day, does the user's first login come, and does it come at all?
+This module estimates both from the same session rows, per user and local weekday, for one planned day:
+
+* A **local day** runs from ``day_cut_minutes`` after local midnight (04:00) to the same time next day; its arrival
+  is the first session start in it (local time by the session's own UTC offset), counted in minutes from the cut.
+* **Come probability** ``q``: share of that weekday's days (last ``weeks``) with an arrival, shrunk to the user's
+  rate over the same day class (Mon-Fri or Sat-Sun), which is shrunk to the pool's class rate (pseudo-counts
+  ``k_q``). A user with little history gets the pool's behaviour, one with much history their own.
+* **Arrival pmf** over the day's slots: a kernel density (Gaussian, ``bandwidth_minutes``) of the arrivals of that
+  weekday (weight 1), of the user's other days of the same class (weight ``other_weight``) and of the pool's
+  arrivals of that class (total weight ``k_pool``, so it matters only while the user's own samples are few).
+* ``mean_minutes``: the user's mean connected minutes on a day with a login (sessions at least 30 min, as in the
+  occupancy Prophet is fitted on): it converts Prophet's expected occupancy of a day into a come probability.
+
+Everything is computed from sessions that started before the planned day (causal, for backtests and plans alike).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+
+DEFAULTS = {
+    "weeks": 8,                 # look-back
+    "day_cut_minutes": 240,     # a local day starts at 04:00
+    "slot_minutes": 15,
+    "bandwidth_minutes": 45,
+    "other_weight": 0.25,       # weight of the user's other same-class days against this weekday's
+    "k_pool": 2.0,              # pseudo-samples of the pool's arrival pmf
+    "k_q": 3.0,                 # pseudo-days of the prior come rate
+    "min_session_minutes": 30,
+}
+
+
+def _options(options):
+    opts = dict(DEFAULTS)
+    opts.update({k: v for k, v in (options or {}).items() if v is not None})
+    return opts
+
+
+def user_days(rows, day_cut_minutes=240):
+    """``[(local_day, arrival_minutes_after_cut, connected_minutes)]`` sorted by day, one entry per local day.
+
+    ``rows``: one user's session rows (aware UTC ``start``/``end``, ``tz_offset_min``)."""
+    first = {}
+    for r in rows:
+        local = r["start"].replace(tzinfo=None) + _dt.timedelta(minutes=int(r["tz_offset_min"] or 0))
+        shifted = local - _dt.timedelta(minutes=day_cut_minutes)
+        day = shifted.date()
+        minute = shifted.hour * 60 + shifted.minute + shifted.second / 60.0
+        end = r.get("end") or r["start"]
+        length = (end - r["start"]).total_seconds() / 60.0
+        cur = first.get(day)
+        if cur is None:
+            first[day] = [minute, length]
+        else:
+            if minute < cur[0]:
+                cur[0] = minute
+            cur[1] += length
+    return [(d, v[0], v[1]) for d, v in sorted(first.items())]
+
+
+def _is_weekend(day):
+    return day.weekday() >= 5
+
+
+def _kernel(slot_minutes, bandwidth_minutes):
+    sigma = max(float(bandwidth_minutes) / slot_minutes, 1e-6)
+    half = int(math.ceil(3 * sigma))
+    weights = [math.exp(-0.5 * (k / sigma) ** 2) for k in range(-half, half + 1)]
+    total = sum(weights)
+    return half, [w / total for w in weights]
+
+
+def _smooth(hist, kernel):
+    half, weights = kernel
+    n = len(hist)
+    out = [0.0] * n
+    for i, h in enumerate(hist):
+        if not h:
+            continue
+        for k, w in enumerate(weights):
+            j = i + k - half
+            if 0 <= j < n:
+                out[j] += h * w
+    return out
+
+
+def _normalise(values):
+    total = sum(values)
+    return [v / total for v in values] if total > 0 else [1.0 / len(values)] * len(values)
+
+
+def _observed_days(first_day, lo, day):
+    """Local days in ``[max(lo, first_day), day)`` as a list."""
+    d = max(lo, first_day)
+    out = []
+    while d < day:
+        out.append(d)
+        d += _dt.timedelta(days=1)
+    return out
+
+
+class ArrivalModel:
+    """Arrival profiles of many users for one planned local day at a time (the pool is shared)."""
+
+    def __init__(self, rows_by_user, options=None):
+        self.opts = _options(options)
+        self.n_slots = 24 * 60 // int(self.opts["slot_minutes"])
+        self.kernel = _kernel(int(self.opts["slot_minutes"]), self.opts["bandwidth_minutes"])
+        self.days = {u: user_days(rs, self.opts["day_cut_minutes"]) for u, rs in rows_by_user.items()}
+        self._pool_cache = {}
+
+    def _slot(self, minute):
+        return min(max(int(minute // self.opts["slot_minutes"]), 0), self.n_slots - 1)
+
+    def _window(self, entries, day):
+        lo = day - _dt.timedelta(days=7 * int(self.opts["weeks"]))
+        return lo, [e for e in entries if lo <= e[0] < day]
+
+    def pool(self, day):
+        """Pool come rate and smoothed arrival pmf of both day classes for ``day``: ``{weekend: (q, pmf)}``."""
+        if day in self._pool_cache:
+            return self._pool_cache[day]
+        hist = {False: [0.0] * self.n_slots, True: [0.0] * self.n_slots}
+        present = {False: 0, True: 0}
+        observed = {False: 0, True: 0}
+        for entries in self.days.values():
+            if not entries or entries[0][0] >= day:
+                continue
+            lo, recent = self._window(entries, day)
+            for d in _observed_days(entries[0][0], lo, day):
+                observed[_is_weekend(d)] += 1
+            for entry in recent:
+                hist[_is_weekend(entry[0])][self._slot(entry[1])] += 1.0
+                present[_is_weekend(entry[0])] += 1
+        out = {}
+        for cls in (False, True):
+            q = (present[cls] + 0.5) / (observed[cls] + 1.0)
+            out[cls] = (q, _normalise(_smooth(hist[cls], self.kernel)))
+        self._pool_cache = {day: out}  # days are planned in order: keep one
+        return out
+
+    def profile(self, user, day):
+        """``{"q", "pmf", "mean_minutes", "n"}`` of ``user`` for local ``day`` (a ``datetime.date``)."""
+        opts = self.opts
+        cls = _is_weekend(day)
+        pool_q, pool_pmf = self.pool(day)[cls]
+        entries = self.days.get(user) or []
+        if not entries or entries[0][0] >= day:
+            return {"q": pool_q, "pmf": pool_pmf, "mean_minutes": 240.0, "n": 0}
+        lo, recent = self._window(entries, day)
+        same_class = [e for e in recent if _is_weekend(e[0]) == cls]
+        same_day = [e for e in same_class if e[0].weekday() == day.weekday()]
+        observed = _observed_days(entries[0][0], lo, day)
+        obs_class = sum(1 for d in observed if _is_weekend(d) == cls)
+        obs_day = sum(1 for d in observed if d.weekday() == day.weekday())
+        k_q = float(opts["k_q"])
+        q_class = (len(same_class) + k_q * pool_q) / (obs_class + k_q)
+        q = (len(same_day) + k_q * q_class) / (obs_day + k_q)
+        hist = [0.0] * self.n_slots
+        other = float(opts["other_weight"])
+        weight = 0.0
+        for entry in same_class:
+            w = 1.0 if entry[0].weekday() == day.weekday() else other
+            hist[self._slot(entry[1])] += w
+            weight += w
+        own = _smooth(hist, self.kernel)
+        k_pool = float(opts["k_pool"])
+        pmf = _normalise([a + k_pool * b for a, b in zip(own, pool_pmf)]) if weight + k_pool > 0 else pool_pmf
+        floor = float(opts["min_session_minutes"])
+        lengths = [max(e[2], floor) for e in recent]
+        mean = sum(lengths) / len(lengths) if lengths else 240.0
+        return {"q": min(max(q, 0.0), 1.0), "pmf": pmf, "mean_minutes": mean, "n": len(same_day)}
+
+
+def weekday_profiles(rows, now, offset_min, options=None, pool_rows_by_user=None):
+    """Arrival profiles of one user by local weekday for plans made at ``now``: ``{"offset_min", "day_cut_minutes",
+    "slot_minutes", "weekdays": {"0".."6": profile}}`` (profiles of the next seven local days)."""
+    model = ArrivalModel(dict(pool_rows_by_user or {}, _self=rows), options)
+    local_now = (now + _dt.timedelta(minutes=offset_min)).replace(tzinfo=None)
+    today = (local_now - _dt.timedelta(minutes=model.opts["day_cut_minutes"])).date()
+    out = {}
+    for k in range(7):
+        day = today + _dt.timedelta(days=k)
+        out[str(day.weekday())] = model.profile("_self", day)
+    return {"offset_min": int(offset_min), "day_cut_minutes": int(model.opts["day_cut_minutes"]),
+            "slot_minutes": int(model.opts["slot_minutes"]), "weekdays": out}
