@@ -41,6 +41,7 @@ import warnings
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._deps import require
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import stan_fit
 
 UTC = _dt.timezone.utc
 DEFAULTS = {
@@ -57,8 +58,11 @@ DEFAULTS = {
     "n_changepoints": 5,
     "changepoint_prior_scale": 0.05,
     "max_model_age_hours": 24 * 7,
+    "cold_iter": 10000,
+    "warm_iter": 30,            # L-BFGS budget of a warm-started refit (benchmarks/README.md: same forecast as 200)
+    "stan_backend": "lean",     # "cmdstanpy": Prophet's stock backend (reference fits; slower)
 }
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: compact model files, sigma_obs kept for warm starts
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -278,9 +282,48 @@ def _busy(events, grid_start_local, n_slots, slot_minutes, off):
     return occupancy(rows, grid_start_local, n_slots, slot_minutes, far, 0)
 
 
+_FEATURES = {}
+_PROPHET_CLASS = []
+
+
+def _prophet_class():
+    """``Prophet`` with a per-process memo of the seasonal design matrix.
+
+    The Fourier features depend only on the time grid and the seasonality settings, and users on the same local
+    grid (same weeks, same offset) share them; Prophet rebuilds them with pandas on every fit (~30 ms, as much as
+    the optimisation). Models with holidays or regressors are never memoised."""
+    if _PROPHET_CLASS:
+        return _PROPHET_CLASS[0]
+    base = _prophet().Prophet
+
+    class MemoProphet(base):
+        def make_all_seasonality_features(self, df):
+            if self.extra_regressors or self.holidays is not None or self.country_holidays:
+                return super().make_all_seasonality_features(df)
+            np = require("numpy")
+            cols = [df["ds"].to_numpy(dtype="datetime64[ns]").view(np.int64)]
+            cols += [np.asarray(df[v["condition_name"]], dtype=np.int8) for v in self.seasonalities.values()
+                     if v["condition_name"] is not None]
+            h = hashlib.blake2b(digest_size=16)
+            for col in cols:
+                h.update(np.ascontiguousarray(col).tobytes())
+            key = (h.hexdigest(), json.dumps(self.seasonalities, sort_keys=True, default=str))
+            hit = _FEATURES.get(key)
+            if hit is None:
+                hit = super().make_all_seasonality_features(df)
+                if len(_FEATURES) >= 32:
+                    _FEATURES.pop(next(iter(_FEATURES)))
+                _FEATURES[key] = hit
+            features, priors, component_cols, modes = hit
+            return features, list(priors), component_cols, {k: list(v) for k, v in modes.items()}
+
+    _PROPHET_CLASS.append(MemoProphet)
+    return MemoProphet
+
+
 def _new_model(opts, with_busy):
-    prophet = _prophet()
-    m = prophet.Prophet(
+    stock = opts.get("stan_backend") == "cmdstanpy"
+    m = (_prophet().Prophet if stock else _prophet_class())(
         growth="linear", n_changepoints=opts["n_changepoints"],
         changepoint_prior_scale=opts["changepoint_prior_scale"],
         yearly_seasonality=False, weekly_seasonality=False, daily_seasonality=False,
@@ -293,6 +336,8 @@ def _new_model(opts, with_busy):
         m.add_country_holidays(country_name=opts["country"])
     if with_busy:
         m.add_regressor("busy")
+    if not stock:
+        m.stan_backend = stan_fit.backend()
     return m
 
 
@@ -305,6 +350,37 @@ def _frame(ds, busy=None):
     if busy is not None:
         df["busy"] = busy
     return df
+
+
+def _stored(store, model_dir, user, now, opts, cfg, fingerprint, with_events):
+    """(model, meta, reused, init) from the model store.
+
+    Same history fingerprint + config and young enough: reuse (predict only; the compact parameters in the meta
+    file, or Prophet's JSON for models with holidays/regressors). Same config but a changed history: ``init`` = the
+    stored parameters, so the refit is warm-started. Anything else: a cold fit.
+    """
+    if store is None:
+        return None, None, False, None
+    meta = store.load_meta(model_dir, user)
+    if meta is None or meta.get("config") != cfg:
+        return None, meta, False, None
+    try:
+        age_h = (now - to_utc(meta["fitted_at"])).total_seconds() / 3600.0
+    except (KeyError, InvalidInput):
+        age_h = -1.0
+    light = meta.get("light")
+    if meta.get("fingerprint") == fingerprint and 0 <= age_h <= opts["max_model_age_hours"] and meta.get("band"):
+        if light and not with_events:
+            return _LightModel(light), meta, True, None
+        model = store.load(model_dir, user)[0]
+        if model is not None:
+            return model, meta, True, None
+    if light and "sigma_obs" in light.get("params", {}):
+        return None, meta, False, {k: light["params"][k] for k in ("k", "m", "delta", "beta", "sigma_obs")}
+    model = store.load(model_dir, user)[0]
+    if model is None:
+        return None, meta, False, None
+    return None, meta, False, {k: model.params[k][0] for k in ("k", "m", "delta", "beta", "sigma_obs")}
 
 
 def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model_dir=None):
@@ -358,30 +434,7 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
     store = None
     if model_dir:
         from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import model_store as store
-    model = meta = None
-    reused = False
-    init = None
-    if store is not None:
-        meta = store.load_meta(model_dir, user)
-        if meta is not None and meta.get("light") and meta.get("fingerprint") == fingerprint \
-                and meta.get("config") == cfg and not events:
-            age_h = (now - to_utc(meta["fitted_at"])).total_seconds() / 3600.0
-            if 0 <= age_h <= opts["max_model_age_hours"]:
-                model = _LightModel(meta["light"])
-                reused = True
-        if not reused:
-            model, meta = store.load(model_dir, user)
-        if model is not None and not reused:
-            age_h = (now - to_utc(meta["fitted_at"])).total_seconds() / 3600.0 if meta.get("fitted_at") else 1e9
-            if (meta.get("fingerprint") == fingerprint and meta.get("config") == cfg
-                    and 0 <= age_h <= opts["max_model_age_hours"]):
-                reused = True
-            else:
-                if meta.get("config") == cfg:
-                    init = {k: v[0] if np.ndim(v) > 1 else v for k, v in
-                            ((k, np.asarray(model.params[k])) for k in ("k", "m", "delta", "beta", "sigma_obs"))}
-                    init = {k: (v.tolist() if np.ndim(v) else float(v)) for k, v in init.items()}
-                model = None
+    model, meta, reused, init = _stored(store, model_dir, user, now, opts, cfg, fingerprint, bool(events))
 
     t0 = time.time()
     if not reused:
@@ -391,14 +444,19 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
         model = _new_model(opts, bool(events))
         train = _frame(ds, busy_hist)
         train["y"] = y
-        kwargs = {"init": init} if init else {}
+        kwargs = {"iter": int(opts["cold_iter"])}
+        if init:
+            init = {k: (np.asarray(v, dtype=float).ravel() if k in ("delta", "beta") else float(np.ravel(v)[0]))
+                    for k, v in init.items()}
+            kwargs = {"init": init, "iter": int(opts["warm_iter"])}
         try:
             model.fit(train, **kwargs)
         except Exception:  # a warm start that does not fit the new shapes: fit cold
             if not init:
                 raise
+            init = None
             model = _new_model(opts, bool(events))
-            model.fit(train)
+            model.fit(train, iter=int(opts["cold_iter"]))
         fit_s = time.time() - t0
         # In-sample residual spread per local hour of week -> analytic band.
         fitted = _predict(model, _frame(ds, busy_hist))
@@ -466,7 +524,8 @@ def _light(model):
         "start": str(model.start), "t_scale_s": model.t_scale.total_seconds(),
         "changepoints_t": [float(x) for x in np.asarray(model.changepoints_t)],
         "y_scale": float(model.y_scale),
-        "params": {k: np.asarray(model.params[k])[0].ravel().tolist() for k in ("k", "m", "delta", "beta")},
+        "params": {k: np.asarray(model.params[k])[0].ravel().tolist()
+                   for k in ("k", "m", "delta", "beta", "sigma_obs")},
     }
 
 
@@ -531,6 +590,9 @@ def forecast_many(rows_by_user, now, options=None, calendars=None, model_dir=Non
     tasks = [{"user": u, "rows": rows, "now": now, "options": options, "pool": pool,
               "calendar": (calendars or {}).get(u), "model_dir": model_dir}
              for u, rows in sorted(rows_by_user.items())]
+    if engine == "process":  # import Prophet & co. once in the parent: forked workers inherit them
+        _prophet_class()
+        stan_fit.backend()
     results = executors.run(forecast_task, tasks, engine=engine, workers=workers,
                             scheduler_address=scheduler_address)
     return {t["user"]: r for t, r in zip(tasks, results)}
