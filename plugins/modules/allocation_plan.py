@@ -79,7 +79,8 @@ options:
   measured:
     description:
       - Measured times in seconds of C(restore_s) (wake from saved), C(resume_s) (wake from paused) and
-        C(hotplug_s) (one resize step). Defaults 0.96, 0.064 and 0.67, the medians of C(benchmarks/reconnect.py) on the reference test bed (see C(benchmarks/README.md)); pass your own.
+        C(hotplug_s) (one resize step). Defaults 0.96, 0.064 and 0.67, the medians of
+        C(benchmarks/reconnect.py) on the reference test bed (see C(benchmarks/README.md)); pass your own.
     type: dict
   risk:
     description: Risk knob, 0 (warm on any sign of use) to 1 (warm only where the user is usually connected).
