@@ -7,11 +7,10 @@ import random
 
 import pytest
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import model_store
+
 pytest.importorskip("prophet")
-
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc  # noqa: E402
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import model_store  # noqa: E402
-
 pytestmark = pytest.mark.prophet
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, 00:00 UTC
@@ -58,8 +57,7 @@ def results(histories, tmp_path_factory):
 
 
 def test_contract_shape(results):
-    out, _ = results
-    for user, f in out.items():
+    for user, f in results[0].items():
         assert set(f) == KEYS, user
         assert f["slot_minutes"] == 15 and len(f["p"]) == 48 * 4 == len(f["p_low"]) == len(f["p_high"])
         assert all(0 <= lo <= p <= hi <= 1 for lo, p, hi in zip(f["p_low"], f["p"], f["p_high"]))
@@ -111,3 +109,22 @@ def test_no_history_and_bad_rows():
     assert f["method"] == "fallback" and f["reason"].startswith("no history") and len(f["p"]) == 8
     bad = fc.forecast_task({"user": "x", "now": NOW, "rows": [{"start": "2026-01-01T00:00:00", "end": None}]})
     assert "error" in bad and "naive" in bad["error"]
+
+
+def test_warm_refit_after_one_new_day_matches_a_cold_fit(histories, tmp_path):
+    """The nightly path (warm start from yesterday's parameters, small L-BFGS budget) gives the cold fit's forecast."""
+    model_dir = str(tmp_path)
+    opts = {"horizon_hours": 48}
+    fc.forecast_user("early", histories["early"], NOW, opts, model_dir=model_dir)
+    monday = workdays("early", 1, 8.0, 8.0, 60, 5, end=NOW + dt.timedelta(days=7))[:1]
+    assert monday and monday[0]["start"] < NOW + dt.timedelta(days=1)
+    more = histories["early"] + monday
+    later = NOW + dt.timedelta(days=1)
+    warm = fc.forecast_user("early", more, later, opts, model_dir=model_dir)
+    cold = fc.forecast_user("early", more, later, opts)
+    assert "warm start" in warm["reason"] and "warm start" not in cold["reason"]
+    diffs = [abs(a - b) for a, b in zip(warm["p"], cold["p"])]
+    assert sum(diffs) / len(diffs) < 0.01 and max(diffs) < 0.05, (sum(diffs) / len(diffs), max(diffs))
+    reference = fc.forecast_user("early", more, later, dict(opts, stan_backend="cmdstanpy"))
+    diffs = [abs(a - b) for a, b in zip(cold["p"], reference["p"])]
+    assert max(diffs) < 0.02, max(diffs)  # the lean backend finds Prophet's own optimum

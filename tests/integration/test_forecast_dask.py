@@ -6,13 +6,13 @@ import pathlib
 
 import pytest
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import executors
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
+
+from integration.test_forecast import NOW, workdays
+
 pytest.importorskip("prophet")
 distributed = pytest.importorskip("distributed")
-
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import executors  # noqa: E402
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc  # noqa: E402
-
-from test_forecast import NOW, workdays  # noqa: E402
 
 pytestmark = pytest.mark.prophet
 COLLECTIONS = str(pathlib.Path(__file__).resolve().parents[2] / ".build" / "collections")
