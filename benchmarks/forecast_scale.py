@@ -11,7 +11,7 @@ the last --fit-weeks (default 8) of it, hourly. Three rounds on the same model d
 3. intra-day later that day: ~--changed of the users logged in (history changed -> warm refit), the rest reuse
              their model (fingerprint unchanged: numpy predict from the stored parameters, no Stan).
 
-Each round reports wall time, users/min/core, s per user per core, the mix (cold/warm/reused/fallback/error) and
+Each round reports wall time, users/min/core, s per user per core, CPU seconds per user, the mix (cold/warm/reused/fallback/error) and
 the peak RSS: the parent, the largest worker (``RUSAGE_CHILDREN``) and, with psutil, the peak of the sum over the
 parent and all its descendants (workers + cmdstan processes), sampled every 0.2 s.
 
@@ -100,6 +100,14 @@ class RssSampler(threading.Thread):
         return round(self.peak / 2.0 ** 20, 1) if self.proc is not None else None
 
 
+def cpu_seconds():
+    """User + system CPU of this process and its reaped descendants (workers and their cmdstan processes): unlike
+    wall time, not inflated by other load on a shared machine."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def mix_of(res):
     mix = {"cold": 0, "warm": 0, "reused": 0, "fallback": 0, "error": 0}
     for f in res.values():
@@ -119,16 +127,18 @@ def mix_of(res):
 def run_round(name, hist, now, opts, model_dir, args):
     sampler = RssSampler()
     sampler.start()
+    cpu0 = cpu_seconds()
     t = time.time()
     res = fc.forecast_many(hist, now, options=opts, model_dir=model_dir, engine=args.engine, workers=args.workers)
     wall = time.time() - t
+    cpu = cpu_seconds() - cpu0
     peak_total = sampler.finish()
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     row = {"round": name, "now": fc.iso(now), "wall_s": round(wall, 1),
            "per_user_core_s": round(wall * args.workers / len(hist), 4),
            "users_per_min_per_core": round(len(hist) / wall * 60 / args.workers, 1),
-           "mix": mix_of(res),
+           "cpu_s_per_user": round(cpu / len(hist), 4), "mix": mix_of(res),
            "peak_rss_mib": {"parent": round(me, 1), "largest_worker": round(kids, 1), "total": peak_total}}
     print(json.dumps(row), flush=True)
     return row, res
