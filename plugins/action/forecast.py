@@ -19,6 +19,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import profiles as profile_mod
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
 
 ARGUMENT_SPEC = dict(
@@ -80,6 +81,7 @@ class ActionModule(ActionBase):
             since = now - _dt.timedelta(weeks=int(opts.get("history_weeks") or fc.DEFAULTS["history_weeks"]))
             calendars = {u: [e for e in store.calendar_events(u, since=since, until=horizon) if e["busy"]]
                          for u in users if u in consented}
+            usage = store.utilisation(since=since)
         model_dir = None if self._task.check_mode else os.path.join(data_dir, "models")
         results = fc.forecast_many(rows, now, options=opts, calendars=calendars, model_dir=model_dir,
                                    engine=args["engine"], workers=args["workers"],
@@ -110,5 +112,10 @@ class ActionModule(ActionBase):
                   "fallback": sum(1 for f in forecasts if f["method"] == "fallback"),
                   "reused": sum(1 for f in forecasts if f["reason"].startswith("reused")),
                   "errors": len(errors)}
+        # Resource profiles (p95 by hour) from the utilisation samples the session_recorder callback stored.
+        # Every measured user is profiled (a user can be measured before they have a session history).
+        user_profiles = profile_mod.profiles(profile_mod.samples_from_utilisation(
+            [row for row in usage if not args["users"] or row.get("user") in args["users"]]))
         return {"changed": changed, "forecasts": forecasts, "errors": errors, "counts": counts,
+                "profiles": [p for _u, p in sorted(user_profiles.items())],
                 "path": path if changed else None, "latest": latest}

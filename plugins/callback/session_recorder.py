@@ -23,6 +23,9 @@ description:
     it. These sessions feed the login forecasts.
   - "C(shadowdesk_event) keys: C(user), C(desktop), C(event) (V(connect) or V(disconnect)), C(at) (ISO-8601, optional:
     now), C(resources) (dict, optional). Events marked C(dry_run) (check mode) are ignored."
+  - Every successful M(shadowdesk.vdi.desktop_info) result measured with C(utilisation=true) is written too, one
+    utilisation sample per desktop (CPU % of the online vCPUs, the vCPU count, memory the guest uses, disk and
+    network counters). These samples make the per-user resource profiles that size allocation plans.
   - If the store cannot be written (unwritable directory, database locked by another writer, corrupt file) the
     callback warns once and keeps the play going; events are buffered in memory and retried later in the play and
     at its end. Events that still cannot be written at the end are listed in a final warning.
@@ -105,9 +108,14 @@ class CallbackModule(CallbackBase):
             payload = result._result
             items = payload.get("results") if isinstance(payload.get("results"), list) else [payload]
             for item in items:
-                event = item.get("shadowdesk_event") if isinstance(item, dict) else None
-                if isinstance(event, dict) and not event.get("dry_run") and not item.get("failed"):
-                    self._pending.append(_plain(event))
+                if not isinstance(item, dict) or item.get("failed"):
+                    continue
+                event = item.get("shadowdesk_event")
+                if isinstance(event, dict) and not event.get("dry_run"):
+                    self._pending.append(("event", _plain(event)))
+                samples = utilisation_samples(item)
+                if samples:
+                    self._pending.append(("utilisation", _plain(samples)))
             if self._pending and time.monotonic() >= self._next_try:
                 self._flush()
         except Exception as exc:  # pylint: disable=broad-except  # a recorder bug must not fail the play
@@ -120,7 +128,7 @@ class CallbackModule(CallbackBase):
             if self._pending:
                 self._display.warning(
                     "ShadowDesk session_recorder: %d event(s) could not be written to %s and are lost: %s"
-                    % (len(self._pending), self._path(), json.dumps(self._pending, sort_keys=True)))
+                    % (len(self._pending), self._path(), json.dumps([e for _k, e in self._pending], sort_keys=True)))
                 self._pending = []
             elif self._warned:
                 self._display.display("ShadowDesk session_recorder: buffered events written to %s" % self._path())
@@ -141,10 +149,13 @@ class CallbackModule(CallbackBase):
             if self._store is None:
                 self._store = HistoryStore(self._path(), timeout=float(self.get_option("lock_timeout")))
             while self._pending:
-                event = self._pending[0]
+                kind, event = self._pending[0]
                 try:
-                    self._store.record_event(event.get("user"), event.get("desktop"), event.get("event"),
-                                             at=event.get("at"), resources=event.get("resources"))
+                    if kind == "utilisation":
+                        self._store.add_utilisation(event)
+                    else:
+                        self._store.record_event(event.get("user"), event.get("desktop"), event.get("event"),
+                                                 at=event.get("at"), resources=event.get("resources"))
                     self._recorded += 1
                 except StoreUnavailable:
                     raise
@@ -164,6 +175,37 @@ class CallbackModule(CallbackBase):
         if not self._warned:
             self._warned = True
             self._display.warning(msg)
+
+
+def utilisation_samples(result):
+    """Utilisation samples in a ``desktop_info`` result (run with ``utilisation: true``), as the store takes them.
+
+    This is how the behaviour history gets its utilisation: any play that measures desktops feeds the profiles.
+    """
+    samples = []
+    for desktop in result.get("desktops") or []:
+        use = desktop.get("utilisation") if isinstance(desktop, dict) else None
+        if not isinstance(use, dict) or not use.get("sampled_at"):
+            continue
+        memory = use.get("memory") or {}
+        used = memory.get("actual_mib")
+        if used is not None and memory.get("unused_mib") is not None:
+            used = used - memory["unused_mib"]  # what the guest really uses, not what the balloon gives it
+        samples.append({
+            "desktop": desktop.get("name"), "user": desktop.get("user"), "sampled_at": use["sampled_at"],
+            "cpu_percent": use.get("cpu_percent"), "memory_mib": used,
+            "vcpus": (desktop.get("live") or {}).get("vcpus"),
+            "disk_read_bytes": _total(use.get("disks"), "rd_bytes"),
+            "disk_write_bytes": _total(use.get("disks"), "wr_bytes"),
+            "net_rx_bytes": _total(use.get("nets"), "rx_bytes"),
+            "net_tx_bytes": _total(use.get("nets"), "tx_bytes"),
+        })
+    return samples
+
+
+def _total(devices, key):
+    values = [d.get(key) for d in (devices or {}).values() if isinstance(d, dict) and d.get(key) is not None]
+    return sum(values) if values else None
 
 
 def _plain(value):

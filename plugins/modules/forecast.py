@@ -119,6 +119,16 @@ errors:
   returned: success
   type: list
   elements: dict
+profiles:
+  description:
+    - Per-user resource profiles (p95 of busy vCPUs and used memory by UTC hour) from the utilisation samples in
+      the history store (recorded by the C(shadowdesk.vdi.session_recorder) callback from
+      M(shadowdesk.vdi.desktop_info) results). The input O(shadowdesk.vdi.allocation_plan#module:profiles).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {user: alice, vcpus: 2, memory_mib: 1536, samples: 96, hourly: {"9": {cpu_p95: 1.6, memory_p95_mib: 1402}}}
 path:
   description: The forecasts file written (none when unchanged or in check mode).
   returned: success

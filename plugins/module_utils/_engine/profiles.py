@@ -78,3 +78,16 @@ def profiles(samples, q=95):
     for s in samples:
         by_user.setdefault(s["user"], []).append(s)
     return {u: user_profile(u, ss, q) for u, ss in sorted(by_user.items())}
+
+
+def samples_from_utilisation(rows):
+    """History-store utilisation rows -> profile samples (``cpu`` in busy vCPUs: percent of the online vCPUs)."""
+    out = []
+    for row in rows:
+        if not row.get("user") or row.get("cpu_percent") is None:
+            continue
+        vcpus = float(row.get("vcpus") or 1.0)
+        out.append({"user": row["user"], "at": row["sampled_at"],
+                    "cpu": float(row["cpu_percent"]) / 100.0 * vcpus,
+                    "memory_mib": float(row.get("memory_mib") or 0.0)})
+    return out

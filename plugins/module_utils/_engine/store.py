@@ -202,11 +202,13 @@ MIGRATIONS = (
                calendar INTEGER NOT NULL,
                updated_at TEXT NOT NULL)""",
     )),
+    # 2: the online vCPUs of each sample, so cpu_percent (of the online vCPUs) converts to busy vCPUs for profiles
+    (2, ("ALTER TABLE utilisation ADD COLUMN vcpus REAL",)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 UTILISATION_FIELDS = ("cpu_percent", "memory_mib", "disk_read_bytes", "disk_write_bytes", "net_rx_bytes",
-                      "net_tx_bytes")
+                      "net_tx_bytes", "vcpus")
 
 
 class HistoryStore:
@@ -441,7 +443,7 @@ class HistoryStore:
 
     # -- utilisation ----------------------------------------------------------------------------------------------
     def add_utilisation(self, samples):
-        """Store samples ``{desktop, user, sampled_at, cpu_percent, memory_mib, disk_*_bytes, net_*_bytes}``.
+        """Store samples ``{desktop, user, sampled_at, cpu_percent, memory_mib, disk_*_bytes, net_*_bytes, vcpus}``.
 
         A sample is identified by (desktop, sampled_at): re-sending one is counted as a duplicate.
         """

@@ -36,13 +36,33 @@ def test_fresh_store_has_schema_and_wal(tmp_path):
         assert s.schema_version() == store_mod.SCHEMA_VERSION
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(store_mod.MIGRATIONS)
     db.close()
     with HistoryStore(path) as s:  # reopening migrates nothing twice
         assert s.schema_version() == store_mod.SCHEMA_VERSION
     db = sqlite3.connect(path)
-    assert db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(store_mod.MIGRATIONS)
     db.close()
+
+
+def test_a_version_1_store_is_migrated_forward_keeping_its_samples(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for sql in store_mod.MIGRATIONS[0][1]:
+        db.execute(sql)
+    db.execute("INSERT INTO schema_version (version) VALUES (1)")
+    db.execute("INSERT INTO utilisation (desktop, user, sampled_at, cpu_percent, memory_mib) "
+               "VALUES ('desk-a', 'alice', '2026-11-20T09:00:00.000000Z', 50.0, 2048)")  # v1's own time format
+    db.commit()
+    db.close()
+    with HistoryStore(path) as s:
+        assert s.schema_version() == store_mod.SCHEMA_VERSION >= 2
+        (row,) = s.utilisation(user="alice")
+        assert row["cpu_percent"] == 50.0 and row["vcpus"] is None
+        s.add_utilisation([{"desktop": "desk-a", "user": "alice", "sampled_at": "2026-11-20T10:00:00Z",
+                            "cpu_percent": 25.0, "memory_mib": 1024, "vcpus": 4}])
+        assert [r["vcpus"] for r in s.utilisation(user="alice")] == [None, 4.0]
 
 
 def test_newer_schema_is_refused(tmp_path):
