@@ -23,27 +23,30 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import back
 RISKS = [round(0.05 * i, 2) for i in range(21)]
 ABLATION = [
     ("occupancy policy (Prophet occupancy only, previous design)", {"policy": "occupancy"}),
-    ("arrival: empirical, all days pooled, no pool shrinkage",
+    ("arrival hazard: empirical, all days pooled, no shrinkage",
      {"arrival_options": {"other_weight": 1.0, "k_pool": 0.0, "k_q": 0.0}, "prophet_weight": 0.0, "come_weight": 0.0}),
-    ("+ weekday-specific (other weekdays weight 0.25)",
+    ("+ weekday-specific (other weekdays weight 0.5)",
      {"arrival_options": {"k_pool": 0.0, "k_q": 0.0}, "prophet_weight": 0.0, "come_weight": 0.0}),
     ("+ shrinkage to the pool (k_pool 2, k_q 3)", {"prophet_weight": 0.0, "come_weight": 0.0}),
-    ("+ Prophet come probability (come_weight 0.5)", {"prophet_weight": 0.0, "come_weight": 0.5}),
-    ("+ Prophet arrival flank (prophet_weight 0.5) = product", {"prophet_weight": 0.5, "come_weight": 0.5}),
-    ("Prophet only inside the hazard rule (weights 1, 1)", {"prophet_weight": 1.0, "come_weight": 1.0}),
+    ("+ Prophet come probability (come_weight 0.25) = product", {}),
+    ("+ Prophet arrival flank (prophet_weight 0.25), rejected", {"prophet_weight": 0.25}),
+    ("Prophet alone inside the hazard rule (weights 1, 1)", {"prophet_weight": 1.0, "come_weight": 1.0}),
 ]
 
 
 def grid():
     out = []
-    for cw in (0.0, 0.25, 0.5, 0.75):
-        for pw in (0.0, 0.25, 0.5, 0.75):
+    for cw in (0.0, 0.1, 0.25, 0.5):
+        for pw in (0.0, 0.1, 0.25, 0.5):
             out.append(("come_weight %g, prophet_weight %g" % (cw, pw), {"prophet_weight": pw, "come_weight": cw}))
-    for weeks in (4, 8, 12):
-        for bw in (30, 45, 90):
-            out.append(("weeks %d, bandwidth %d min" % (weeks, bw),
-                        {"arrival_options": {"weeks": weeks, "bandwidth_minutes": bw}}))
-    for gap in (0, 30, 60):
+    for weeks in (8, 12):
+        for bw in (30, 45, 60):
+            for other in (0.25, 0.5):
+                out.append(("weeks %d, bandwidth %d min, other_weight %g" % (weeks, bw, other),
+                            {"arrival_options": {"weeks": weeks, "bandwidth_minutes": bw, "other_weight": other}}))
+    for k_pool in (1.0, 4.0):
+        out.append(("k_pool %g" % k_pool, {"arrival_options": {"k_pool": k_pool}}))
+    for gap in (0, 60):
         out.append(("merge gap %d min" % gap, {"warm_options": {"merge_gap_minutes": gap}}))
     return out
 
@@ -74,7 +77,7 @@ def evaluate(data, variant):
     rep = bt.score_all(by_user, sessions, logins, t0, t1, data["points"], data["forecasts"], risks=RISKS, **kw)
     ref = rep["baselines_release_at_logout"]["schedule"]
     return rep, ref, bt.interpolate_hit(rep["shadowdesk_curve"], ref["warm_share"]), \
-        bt.interpolate_hit(rep["shadowdesk_curve"], 0.40)
+        bt.interpolate_hit(rep["shadowdesk_curve"], 0.40), bt.interpolate_hit(rep["shadowdesk_curve_hold"], ref["warm_share"])
 
 
 def main(argv=None):
@@ -94,7 +97,7 @@ def main(argv=None):
     variants = ABLATION + (grid() if args.grid else [])
     for name, variant in variants:
         started = time.time()
-        rep, ref, at_ref, at_40 = evaluate(data, variant)
+        rep, ref, at_ref, at_40, hold_ref = evaluate(data, variant)
         if not results:
             pol = rep["policies"]
             for base in ("always_on", "on_connect", "schedule", "weekday_window"):
@@ -103,12 +106,12 @@ def main(argv=None):
                 print("  %-22s hit %.3f share %.3f" % (base + "+release", p["hit_rate"], p["warm_share"]))
         default = rep["policies"]["shadowdesk"]
         line = {"variant": name, "hit_at_schedule_release_share": at_ref, "schedule_release": ref["hit_rate"],
-                "share": ref["warm_share"], "hit_at_0.40": at_40, "risk_0.3": [default["hit_rate"],
+                "share": ref["warm_share"], "hit_at_0.40": at_40, "hit_at_schedule_release_share_no_release": hold_ref, "risk_0.3": [default["hit_rate"],
                                                                               default["warm_share"]],
                 "curve": [(c["risk"], c["hit_rate"], c["warm_share"]) for c in rep["shadowdesk_curve"]]}
         results.append(line)
-        print("%-62s hit@%.3f %s (schedule+release %.3f)  hit@0.40 %s  risk0.3 %s  %.1fs" % (
-            name, ref["warm_share"], at_ref, ref["hit_rate"], at_40, line["risk_0.3"], time.time() - started))
+        print("%-62s hit@%.3f %s (no release %s; schedule+release %.3f)  hit@0.40 %s  risk0.3 %s  %.1fs" % (
+            name, ref["warm_share"], at_ref, hold_ref, ref["hit_rate"], at_40, line["risk_0.3"], time.time() - started))
         sys.stdout.flush()
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

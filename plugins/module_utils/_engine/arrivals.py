@@ -27,11 +27,11 @@ import datetime as _dt
 import math
 
 DEFAULTS = {
-    "weeks": 8,                 # look-back
+    "weeks": 12,                # look-back (these defaults: validation period, benchmarks/README.md "Backtest")
     "day_cut_minutes": 240,     # a local day starts at 04:00
     "slot_minutes": 15,
-    "bandwidth_minutes": 45,
-    "other_weight": 0.25,       # weight of the user's other same-class days against this weekday's
+    "bandwidth_minutes": 60,
+    "other_weight": 0.5,       # weight of the user's other same-class days against this weekday's
     "k_pool": 2.0,              # pseudo-samples of the pool's arrival pmf
     "k_q": 3.0,                 # pseudo-days of the prior come rate
     "min_session_minutes": 30,
@@ -144,7 +144,7 @@ class ArrivalModel:
         for cls in (False, True):
             q = (present[cls] + 0.5) / (observed[cls] + 1.0)
             out[cls] = (q, _normalise(_smooth(hist[cls], self.kernel)))
-        self._pool_cache = {day: out}  # days are planned in order: keep one
+        self._pool_cache[day] = out
         return out
 
     def profile(self, user, day):

@@ -41,7 +41,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Inva
 
 UTC = _dt.timezone.utc
 EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
-DEFAULT_RISKS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
+DEFAULT_RISKS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.8)
 DEFAULT_SCHEDULE = {"days": [0, 1, 2, 3, 4], "start": "07:00", "end": "19:00"}
 POLICIES = ("shadowdesk", "always_on", "on_connect", "schedule", "weekday_window")
 

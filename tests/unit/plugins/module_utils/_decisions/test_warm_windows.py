@@ -145,9 +145,12 @@ def test_arrival_window_brackets_the_usual_arrival():
 
 def test_rare_days_are_not_warmed_and_lead_moves_the_start():
     pmf = normal_pmf(20, 4)
-    assert ww.arrival_slots(0.02, pmf, 15, risk=0.3, lead_minutes=0) == []
-    assert ww.arrival_slots(0.0, pmf, 15, risk=0.0, lead_minutes=0) == []
     plain = ww.arrival_slots(0.9, pmf, 15, risk=0.3, lead_minutes=0)
+    rare = ww.arrival_slots(0.02, pmf, 15, risk=0.3, lead_minutes=0)
+    # a user who seldom comes on this weekday gets only the core of the arrival time, or nothing at a bolder risk
+    assert rare and rare[0][1] - rare[0][0] < (plain[0][1] - plain[0][0]) / 2
+    assert ww.arrival_slots(0.02, pmf, 15, risk=0.6, lead_minutes=0) == []
+    assert ww.arrival_slots(0.0, pmf, 15, risk=0.0, lead_minutes=0) == []
     led = ww.arrival_slots(0.9, pmf, 15, risk=0.3, lead_minutes=30)
     assert [(a - 2, b) for a, b in plain] == led
 
