@@ -106,8 +106,8 @@ def main(argv=None):
                 print("  %-22s hit %.3f share %.3f" % (base + "+release", p["hit_rate"], p["warm_share"]))
         default = rep["policies"]["shadowdesk"]
         line = {"variant": name, "hit_at_schedule_release_share": at_ref, "schedule_release": ref["hit_rate"],
-                "share": ref["warm_share"], "hit_at_0.40": at_40, "hit_at_schedule_release_share_no_release": hold_ref, "risk_0.3": [default["hit_rate"],
-                                                                              default["warm_share"]],
+                "share": ref["warm_share"], "hit_at_0.40": at_40, "hit_at_schedule_release_share_no_release": hold_ref,
+                "risk_0.3": [default["hit_rate"], default["warm_share"]],
                 "curve": [(c["risk"], c["hit_rate"], c["warm_share"]) for c in rep["shadowdesk_curve"]]}
         results.append(line)
         print("%-62s hit@%.3f %s (no release %s; schedule+release %.3f)  hit@0.40 %s  risk0.3 %s  %.1fs" % (

@@ -14,7 +14,8 @@ description:
   - Runs on the controller. Scores the last O(weeks) of a session history; everything before is training. Every
     O(refit_days) the per-user forecasts are fitted on the sessions before that moment only, and the following days
     are planned from them.
-  - 'Policies in one run: C(shadowdesk) (warm windows from the forecast at O(risk), released at logout),
+  - 'Policies in one run: C(shadowdesk) (arrival policy: warm where the login hazard from the per-user, per-weekday
+    arrival profile blended with the Prophet forecast exceeds the threshold of O(risk); released at logout),
     C(always_on), C(on_connect) (started at login: a hit only when the user is already in another session),
     C(schedule) (fixed local hours, O(schedule)), C(weekday_window) (per user and weekday: earliest login - 30 min
     to latest logout + 30 min of the previous 4 weeks).'
@@ -46,7 +47,7 @@ options:
     type: float
     default: 0.3
   risks:
-    description: Risk settings of C(shadowdesk_curve); default 0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8.
+    description: Risk settings of C(shadowdesk_curve); default 0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.8.
     type: list
     elements: float
   lead_minutes:
@@ -140,6 +141,13 @@ report:
     shadowdesk_curve:
       description: C(risk), C(hit_rate), C(warm_hours), C(warm_share) of ShadowDesk per risk setting.
       type: list
+    shadowdesk_alt_curve:
+      description: The same curve for the occupancy policy (Prophet occupancy alone), C(policy) and C(curve).
+      type: dict
+    curve_at_baseline_share:
+      description: Per baseline (and C(schedule+release), C(weekday_window+release)) its C(hit_rate), C(warm_share)
+        and the hit rate of C(shadowdesk_curve) at that warm share (C(shadowdesk_hit_rate), interpolated).
+      type: dict
     period:
       description: The scored period and refits.
       type: dict
