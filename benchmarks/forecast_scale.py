@@ -155,7 +155,7 @@ def accuracy(hist, now, opts, res, users):
         a, b = res[u]["p"], ref["p"]
         d = [abs(x - y) for x, y in zip(a, b)]
         diffs.append(sum(d) / len(d))
-        worst = max(worst, max(d))
+        worst = max(worst, *d)
         flips.append(sum((x >= 0.3) != (y >= 0.3) for x, y in zip(a, b)) / len(a))
     n = len(diffs)
     return {"users": n, "mean_abs_dp": round(sum(diffs) / max(n, 1), 4), "max_abs_dp": round(worst, 4),

@@ -18,6 +18,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arrivals
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import profiles as profile_mod
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
@@ -87,6 +88,12 @@ class ActionModule(ActionBase):
                                    engine=args["engine"], workers=args["workers"],
                                    scheduler_address=args["scheduler_address"])
         forecasts = [r for _u, r in sorted(results.items()) if "error" not in r]
+        # The warm-window policy plans on each user's arrival profile (per local weekday, shrunk to the pool),
+        # blended with the Prophet forecast: attach it, so allocation_plan uses the mechanism the backtest scores.
+        profiles_by_user = arrivals.weekday_profiles_many(
+            rows, now, {f["user"]: arrivals.usual_offset(rows.get(f["user"], [])) for f in forecasts})
+        for item in forecasts:
+            item["arrivals"] = profiles_by_user[item["user"]]
         errors = [r for _u, r in sorted(results.items()) if "error" in r]
         for err in errors:
             self._display.warning("forecast of %s failed: %s" % (err["user"], err["error"]))

@@ -183,12 +183,32 @@ class ArrivalModel:
 def weekday_profiles(rows, now, offset_min, options=None, pool_rows_by_user=None):
     """Arrival profiles of one user by local weekday for plans made at ``now``: ``{"offset_min", "day_cut_minutes",
     "slot_minutes", "weekdays": {"0".."6": profile}}`` (profiles of the next seven local days)."""
-    model = ArrivalModel(dict(pool_rows_by_user or {}, _self=rows), options)
-    local_now = (now + _dt.timedelta(minutes=offset_min)).replace(tzinfo=None)
-    today = (local_now - _dt.timedelta(minutes=model.opts["day_cut_minutes"])).date()
+    by_user = dict(pool_rows_by_user or {}, _self=rows)
+    return weekday_profiles_many(by_user, now, {"_self": offset_min}, options)["_self"]
+
+
+def weekday_profiles_many(rows_by_user, now, offsets, options=None):
+    """``weekday_profiles`` of every user in ``offsets`` (user -> UTC offset in minutes) with one shared pool.
+
+    One model for everybody: the pool of a local day is computed once, not once per user.
+    """
+    model = ArrivalModel(rows_by_user, options)
     out = {}
-    for k in range(7):
-        day = today + _dt.timedelta(days=k)
-        out[str(day.weekday())] = model.profile("_self", day)
-    return {"offset_min": int(offset_min), "day_cut_minutes": int(model.opts["day_cut_minutes"]),
-            "slot_minutes": int(model.opts["slot_minutes"]), "weekdays": out}
+    for user, offset_min in offsets.items():
+        local_now = (now + _dt.timedelta(minutes=offset_min)).replace(tzinfo=None)
+        today = (local_now - _dt.timedelta(minutes=model.opts["day_cut_minutes"])).date()
+        days = {}
+        for k in range(7):
+            day = today + _dt.timedelta(days=k)
+            days[str(day.weekday())] = model.profile(user, day)
+        out[user] = {"offset_min": int(offset_min), "day_cut_minutes": int(model.opts["day_cut_minutes"]),
+                     "slot_minutes": int(model.opts["slot_minutes"]), "weekdays": days}
+    return out
+
+
+def usual_offset(rows):
+    """The UTC offset (minutes) of a user's most recent session, 0 without one (the arrival model's local day)."""
+    dated = [r for r in rows if r.get("start") is not None]
+    if not dated:
+        return 0
+    return int(max(dated, key=lambda r: r["start"]).get("tz_offset_min") or 0)
