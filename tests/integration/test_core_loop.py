@@ -125,3 +125,33 @@ def test_history_to_forecast_to_plan_to_applied_before_the_login(desk, tmp_path)
     # the stages are applied once: the same tick again changes nothing
     changed = playbook("apply_plans", tick_file, env)[0]
     assert changed == 0
+
+    # alice connects (the recorder callback stores the event): the planned release must not save her session
+    release_at = min(parse(s["at"]) for s in a_plan["steps"] if s["state"] != "running" and parse(s["at"]) > login)
+    recorder_env = dict(env, ANSIBLE_CALLBACKS_ENABLED="shadowdesk.vdi.session_recorder")
+    session_event(tmp_path, alice, "connect", login + dt.timedelta(minutes=3), recorder_env)
+    tick_file.write_text(yaml.safe_dump(dict(tick, shadowdesk_now=iso(release_at + dt.timedelta(minutes=1)))))
+    playbook("apply_plans", tick_file, env)
+    assert desktop_state(desk, alice) == "running", "a connected user's desktop is never released by the plan"
+
+    # ...and once she has disconnected, the same release applies
+    session_event(tmp_path, alice, "disconnect", release_at + dt.timedelta(minutes=2), recorder_env)
+    tick_file.write_text(yaml.safe_dump(dict(tick, shadowdesk_now=iso(release_at + dt.timedelta(minutes=3)))))
+    changed = playbook("apply_plans", tick_file, env)[0]
+    assert changed >= 1 and desktop_state(desk, alice) in ("saved", "paused")
+
+
+def desktop_state(desk, name):
+    return run_module("desktop_info", dict(desk.connection, name=name))["desktops"][0]["state"]
+
+
+def session_event(tmp_path, desktop, event, at, env):
+    """A real play that reports a connect/disconnect, as the reconnect/disconnect roles will."""
+    play = tmp_path / ("event-%s.yml" % event)
+    play.write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "tasks": [{"shadowdesk.vdi.session_event": {"user": "alice", "desktop": desktop, "event": event,
+                                                     "at": iso(at)}}]}]))
+    proc = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,",
+                           str(play)], capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0 and "WARNING" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
