@@ -2,11 +2,10 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import stan_fit
-
-np = pytest.importorskip("numpy")
 
 
 def test_data_json_is_stan_json_and_caches_the_design_matrix():
