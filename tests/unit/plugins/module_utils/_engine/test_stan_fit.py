@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import stan_fit
 
