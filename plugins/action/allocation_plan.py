@@ -9,15 +9,12 @@ both under ``<data_dir>/plans`` (``_engine/plan_files.py``). Nothing is sent to 
 
 from __future__ import annotations
 
-import json
 import os
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_files, plan_inputs, plans
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 # The default summary template ships in the collection with the forecast role (roles/ is copied verbatim by
 # ansible-galaxy, plugins/module_utils is not the place for data files); found relative to this file.
@@ -44,28 +41,10 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _plain(value):
-    """Ansible's tagged/lazy containers -> plain JSON types."""
-    return json.loads(json.dumps(value, default=to_native))
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _valid, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        try:
-            result.update(self._plan(_plain(args)))
-        except ShadowDeskError as exc:
-            raise AnsibleActionFail(str(exc), result=dict(exc.details)) from None
-        return result
-
-    def _plan(self, args):
+    def work(self, args):
         data_dir = os.path.expanduser(args["data_dir"] or plan_files.default_data_dir())
         forecasts = args["forecasts"]
         if isinstance(forecasts, str):

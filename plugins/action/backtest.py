@@ -12,12 +12,9 @@ import json
 import os
 import tempfile
 
-from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import backtest as bt
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(
     history=dict(type="path", required=True),
@@ -44,30 +41,19 @@ ARGUMENT_SPEC = dict(
 )
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _valid, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        args = json.loads(json.dumps(args, default=to_native))
-        try:
-            rows = bt.load_history(os.path.expanduser(args["history"]))
-            report = bt.run_backtest(
-                rows, weeks=args["weeks"], refit_days=args["refit_days"], risk=args["risk"], risks=args["risks"],
-                lead_minutes=args["lead_minutes"], slot_minutes=args["slot_minutes"], schedule=args["schedule"],
-                window_weeks=args["window_weeks"], window_margin_minutes=args["window_margin_minutes"],
-                price=args["price"], country=args["country"], users=args["users"], engine=args["engine"],
-                workers=args["workers"], scheduler_address=args["scheduler_address"])
-        except ShadowDeskError as exc:
-            raise AnsibleActionFail(str(exc), result=dict(exc.details)) from None
+    def work(self, args):
+        rows = bt.load_history(os.path.expanduser(args["history"]))
+        report = bt.run_backtest(
+            rows, weeks=args["weeks"], refit_days=args["refit_days"], risk=args["risk"], risks=args["risks"],
+            lead_minutes=args["lead_minutes"], slot_minutes=args["slot_minutes"], schedule=args["schedule"],
+            window_weeks=args["window_weeks"], window_margin_minutes=args["window_margin_minutes"],
+            price=args["price"], country=args["country"], users=args["users"], engine=args["engine"],
+            workers=args["workers"], scheduler_address=args["scheduler_address"])
         report["history"] = args["history"]
-        result["report"] = report
-        result["changed"] = False
+        result = {"report": report, "changed": False}
         if args["report"]:
             path = os.path.expanduser(args["report"])
             result["path"] = path

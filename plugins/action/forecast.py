@@ -14,14 +14,11 @@ import json
 import os
 import tempfile
 
-from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arrivals
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import profiles as profile_mod
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(
     data_dir=dict(type="path"),
@@ -49,24 +46,10 @@ def _write_atomic(path, text):
     os.replace(tmp, path)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _valid, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        args = json.loads(json.dumps(args, default=to_native))
-        try:
-            result.update(self._forecast(args))
-        except ShadowDeskError as exc:
-            raise AnsibleActionFail(str(exc), result=dict(exc.details)) from None
-        return result
-
-    def _forecast(self, args):
+    def work(self, args):
         from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
         data_dir = os.path.expanduser(args["data_dir"] or _default_data_dir())
         now = fc.to_utc(args["now"]) if args["now"] else _dt.datetime.now(_dt.timezone.utc)

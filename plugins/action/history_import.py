@@ -10,16 +10,13 @@ transaction per import; check mode runs the same transaction and rolls it back, 
 
 from __future__ import annotations
 
-import json
 import os
 
 from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import importers
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore, db_path
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(
     data_dir=dict(type="path"),
@@ -33,27 +30,16 @@ ARGUMENT_SPEC = dict(
 )
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    VALIDATION = {"required_if": [("kind", "ics", ("user",))]}
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _valid, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC,
-                                                   required_if=[("kind", "ics", ("user",))])
-        args = json.loads(json.dumps(args, default=to_native))
+    def work(self, args):
         try:
             src = self._find_needle("files", args["src"])
         except AnsibleError:
             raise AnsibleActionFail("src %s not found on the controller" % args["src"]) from None
-        try:
-            result.update(self._import(args, src, self._task.check_mode))
-        except ShadowDeskError as exc:
-            raise AnsibleActionFail(str(exc), result=dict(exc.details)) from None
-        return result
+        return self._import(args, src, self._task.check_mode)
 
     def _import(self, args, src, check):
         path = db_path(args["data_dir"])

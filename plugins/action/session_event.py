@@ -12,13 +12,11 @@ keeps a delayed, buffered write exact.
 from __future__ import annotations
 
 import datetime
-import json
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import EVENTS, parse_time
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(
     user=dict(type="str", required=True),
@@ -29,17 +27,10 @@ ARGUMENT_SPEC = dict(
 )
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _valid, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        args = json.loads(json.dumps(args, default=to_native))  # tagged/lazy values -> plain JSON types
+    def work(self, args):
         for name in ("user", "desktop"):
             if not args[name].strip():
                 raise AnsibleActionFail("%s must not be empty" % name)
@@ -56,5 +47,4 @@ class ActionModule(ActionBase):
         }
         if self._task.check_mode:
             event["dry_run"] = True  # the recorder skips it: check mode writes nothing
-        result.update(changed=False, shadowdesk_event=event)
-        return result
+        return {"changed": False, "shadowdesk_event": event}

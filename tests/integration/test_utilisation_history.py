@@ -24,7 +24,7 @@ MEASURE = """
       shadowdesk.vdi.desktop_info:
         name: {name}
         utilisation: true
-        interval: 0.2
+        interval: 1.0  # samples are keyed by the second they were taken
         backend: proxmox
         api_host: {api_host}
         api_port: {api_port}
