@@ -69,11 +69,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 saved_state:
-  description: Whether the desktop has a saved RAM image after the run.
+  description: Whether the desktop has a saved RAM image after the run (predicted in check mode).
   returned: always
   type: bool
 snapshots:
-  description: The desktop's snapshots after the run.
+  description: The desktop's snapshots after the run (predicted in check mode).
   returned: always
   type: list
   elements: dict
@@ -150,6 +150,22 @@ def view(facts):
     return {"saved_state": facts.has_saved_state, "snapshots": [s.to_dict() for s in facts.snapshots]}
 
 
+def predicted_view(before, steps, params):
+    """What ``view`` will show after ``steps`` (check mode's diff), without asking the hypervisor."""
+    after = {"saved_state": before["saved_state"], "snapshots": list(before["snapshots"])}
+    for step in steps:
+        if step == "save":
+            after["saved_state"] = True
+        elif step in ("start", "discard_saved_state"):
+            after["saved_state"] = False
+        elif step == "snapshot_create":
+            after["snapshots"].append({"name": params["snapshot"], "created": None,
+                                       "with_memory": params["with_memory"], "description": params["description"]})
+        elif step == "snapshot_delete":
+            after["snapshots"] = [s for s in after["snapshots"] if s["name"] != params["snapshot"]]
+    return after
+
+
 def ensure_state(module, backend):
     params = module.params
     facts = backend.get(params["name"])
@@ -163,8 +179,10 @@ def ensure_state(module, backend):
     if steps and not module.check_mode:
         apply(backend, params, steps)
         facts = backend.get(params["name"])
-    after = view(facts)
-    result = dict(changed=bool(steps), steps=steps, desktop=facts.to_dict(), **after)
+        after = view(facts)
+    else:
+        after = predicted_view(before, steps, params)
+    result = dict(changed=bool(steps), steps=steps, desktop=facts.to_dict(), **after)  # predicted in check mode
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     return result

@@ -93,7 +93,8 @@ def test_check_mode_changes_nothing(desk):
     assert save.changed and save["steps"] == ["save"]
     snap = ok(run_module("desktop_state", dict(desk.connection, name=name, snapshot="s1", state="present"),
                          check=True))
-    assert snap.changed
+    assert snap.changed and [x["name"] for x in snap["diff"]["after"]["snapshots"]] == ["s1"]
+    assert snap["diff"]["before"]["snapshots"] == []
     assert desk.state_fingerprint() == before
 
 
