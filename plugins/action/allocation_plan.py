@@ -14,6 +14,7 @@ import os
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_files, plan_inputs, plans
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import default_data_dir
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 # The default summary template ships in the collection with the forecast role (roles/ is copied verbatim by
@@ -45,7 +46,7 @@ class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def work(self, args):
-        data_dir = os.path.expanduser(args["data_dir"] or plan_files.default_data_dir())
+        data_dir = os.path.expanduser(args["data_dir"] or default_data_dir())
         forecasts = args["forecasts"]
         if isinstance(forecasts, str):
             forecasts = plan_inputs.read_forecasts_file(os.path.expanduser(forecasts), data_dir)

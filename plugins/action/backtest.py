@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import backtest as bt
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import write_text_atomic
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(
@@ -58,10 +58,6 @@ class ActionModule(ControllerAction):
             path = os.path.expanduser(args["report"])
             result["path"] = path
             if not self._task.check_mode:
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-                fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(report, handle, indent=1, sort_keys=True)
-                os.replace(tmp_path, path)
+                write_text_atomic(path, json.dumps(report, indent=1, sort_keys=True))
                 result["changed"] = True
         return result

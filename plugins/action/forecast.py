@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arrivals
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import profiles as profile_mod
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import default_data_dir, write_text_atomic
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(
@@ -34,24 +34,12 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _default_data_dir():
-    return os.environ.get("SHADOWDESK_DATA_DIR") or os.path.expanduser("~/.local/share/shadowdesk")
-
-
-def _write_atomic(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def work(self, args):
         from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
-        data_dir = os.path.expanduser(args["data_dir"] or _default_data_dir())
+        data_dir = os.path.expanduser(args["data_dir"] or default_data_dir())
         now = fc.to_utc(args["now"]) if args["now"] else _dt.datetime.now(_dt.timezone.utc)
         opts = dict(args["options"] or {})
         opts.update(horizon_hours=args["horizon_hours"], slot_minutes=args["slot_minutes"])
@@ -96,8 +84,8 @@ class ActionModule(ControllerAction):
         changed = old is None or _essence(old) != _essence(forecasts)
         path = os.path.join(out_dir, "forecasts-%s.json" % now.strftime("%Y%m%dT%H%M%SZ"))
         if changed and not self._task.check_mode:
-            _write_atomic(path, text)
-            _write_atomic(latest, text)
+            write_text_atomic(path, text)
+            write_text_atomic(latest, text)
         counts = {"prophet": sum(1 for f in forecasts if f["method"] == "prophet"),
                   "fallback": sum(1 for f in forecasts if f["method"] == "fallback"),
                   "reused": sum(1 for f in forecasts if f["reason"].startswith("reused")),

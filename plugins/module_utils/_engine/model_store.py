@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._deps import require
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import write_text_atomic
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.@-]")
 
@@ -35,20 +35,6 @@ def _name(user):
 def paths(model_dir, user):
     base = os.path.join(model_dir, _name(user))
     return base + ".json", base + ".meta.json"
-
-
-def _atomic_write(path, text):
-    d = os.path.dirname(path) or "."
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def versions():
@@ -76,8 +62,8 @@ def save(model_dir, user, model, meta):
         text = json.dumps({"format": COMPACT, "model": meta["light"]}, sort_keys=True)
     else:
         text = require("prophet.serialize").model_to_json(model)
-    _atomic_write(mpath, text)
-    _atomic_write(metapath, json.dumps(meta, sort_keys=True))
+    write_text_atomic(mpath, text)
+    write_text_atomic(metapath, json.dumps(meta, sort_keys=True))
     return mpath
 
 

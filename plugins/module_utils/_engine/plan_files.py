@@ -17,12 +17,9 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_schema
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.plans import comparable
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import write_text_atomic
 
 EXTENSIONS = {"json": ".json", "yaml": ".yml"}
-
-
-def default_data_dir():
-    return os.environ.get("SHADOWDESK_DATA_DIR") or os.path.join("~", ".local", "share", "shadowdesk")
 
 
 def plans_dir(data_dir):
@@ -70,7 +67,7 @@ def publish(plan, summary, data_dir, fmt="json", check_mode=False):
               "summary_path": os.path.join(directory, "latest.summary.md"), "warnings": [warning] if warning else []}
     if changed and not check_mode:
         plan_schema.write_plan(plan, path)
-        plan_schema.write_text_atomic(os.path.splitext(path)[0] + ".summary.md", summary)
-        plan_schema.write_text_atomic(result["summary_path"], summary)
+        write_text_atomic(os.path.splitext(path)[0] + ".summary.md", summary)
+        write_text_atomic(result["summary_path"], summary)
         plan_schema.write_plan(plan, latest)
     return result

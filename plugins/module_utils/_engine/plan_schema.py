@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import write_text_atomic
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
 TIME = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"}
@@ -148,24 +148,6 @@ def read_plan(path):
     except OSError as exc:
         raise InvalidInput("cannot read plan file %s: %s" % (path, exc.strerror or exc), path=path) from None
     return loads(text, fmt, "plan file %s" % path)
-
-
-def write_text_atomic(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_plan(plan, path):

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput, ShadowDeskError
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import default_data_dir
 
 UTC = datetime.timezone.utc
 DB_NAME = "history.sqlite3"
@@ -46,12 +47,6 @@ class StoreUnavailable(ShadowDeskError):
 
 class ConsentRequired(InvalidInput):
     """Calendar data was offered for a user who has not opted in."""
-
-
-def default_data_dir():
-    """``$SHADOWDESK_DATA_DIR`` or ``~/.local/share/shadowdesk`` (docs/architecture.md, Runtime state)."""
-    return os.environ.get("SHADOWDESK_DATA_DIR") or os.path.join(os.path.expanduser("~"), ".local", "share",
-                                                                 "shadowdesk")
 
 
 def db_path(data_dir=None):
