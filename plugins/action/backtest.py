@@ -14,6 +14,7 @@ import os
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import backtest as bt
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import write_text_atomic
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.executors import FIT_ENGINE_ARGS
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(
@@ -35,9 +36,7 @@ ARGUMENT_SPEC = dict(
     price=dict(type="dict"),
     country=dict(type="str"),
     users=dict(type="list", elements="str"),
-    engine=dict(type="str", default="process", choices=["process", "dask", "serial"]),
-    workers=dict(type="int"),
-    scheduler_address=dict(type="str"),
+    **FIT_ENGINE_ARGS
 )
 
 

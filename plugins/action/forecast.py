@@ -18,6 +18,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arri
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import profiles as profile_mod
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import default_data_dir, write_text_atomic
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.executors import FIT_ENGINE_ARGS
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(
@@ -28,9 +29,7 @@ ARGUMENT_SPEC = dict(
     users=dict(type="list", elements="str"),
     country=dict(type="str"),
     options=dict(type="dict", default={}),
-    engine=dict(type="str", default="process", choices=["process", "dask", "serial"]),
-    workers=dict(type="int"),
-    scheduler_address=dict(type="str"),
+    **FIT_ENGINE_ARGS
 )
 
 

@@ -24,6 +24,8 @@ description:
     and C(cost); C(shadowdesk_curve) repeats ShadowDesk for every risk in O(risks).
 author:
   - ShadowDesk engineers (@shadowdesk)
+extends_documentation_fragment:
+  - shadowdesk.vdi._fit_engine
 options:
   history:
     description:
@@ -95,17 +97,6 @@ options:
     description: Only these users.
     type: list
     elements: str
-  engine:
-    description: Where the forecasts are fitted.
-    type: str
-    default: process
-    choices: [process, dask, serial]
-  workers:
-    description: Parallel workers.
-    type: int
-  scheduler_address:
-    description: Dask scheduler address with O(engine=dask).
-    type: str
 attributes:
   check_mode:
     description: Runs the backtest and returns the report; writes no file.

@@ -25,6 +25,8 @@ description:
     M(shadowdesk.vdi.allocation_plan).
 author:
   - ShadowDesk engineers (@shadowdesk)
+extends_documentation_fragment:
+  - shadowdesk.vdi._fit_engine
 options:
   data_dir:
     description: Runtime data directory; default env C(SHADOWDESK_DATA_DIR), else C(~/.local/share/shadowdesk).
@@ -54,19 +56,6 @@ options:
         (60), C(daily_order) (8), C(weekly_order) (4), C(band_z) (1.2816), C(max_model_age_hours) (168).
     type: dict
     default: {}
-  engine:
-    description: Where fits run. V(process) is a local process pool; V(dask) a Dask cluster.
-    type: str
-    default: process
-    choices: [process, dask, serial]
-  workers:
-    description: Local processes (default the CPUs available), or local Dask workers without O(scheduler_address).
-    type: int
-  scheduler_address:
-    description:
-      - Dask scheduler (for example C(tcp://10.0.0.5:8786)) with O(engine=dask). Its workers must be able to
-        import this collection.
-    type: str
 attributes:
   check_mode:
     description: Fits and returns the forecasts; stores no model and writes no file.
