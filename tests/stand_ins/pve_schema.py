@@ -1,7 +1,7 @@
 """Proxmox VE API schema loading and request-parameter validation (test stand-in only).
 
 The validator is driven by the schema PVE publishes with its docs (``apidata.js``, stored as JSON in
-``/work/shared/pve``). It copies the rules of PVE's own ``PVE::JSONSchema`` dialect rather than standard
+``../shared/pve`` beside the repository root). It copies the rules of PVE's own ``PVE::JSONSchema`` dialect rather than standard
 JSON Schema:
 
 * parameters are required unless ``optional: 1``; unknown parameters are rejected;
@@ -25,9 +25,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+# ``../shared`` beside the repository root (tests/stand_ins -> repo root is two levels up).
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_SCHEMA_PATH = os.environ.get(
-    "SHADOWDESK_PVE_APIDATA", "/work/shared/pve/pve-apidata-9.1.3.json"
+    "SHADOWDESK_PVE_APIDATA",
+    os.path.join(os.path.dirname(_REPO_ROOT), "shared", "pve", "pve-apidata-9.1.3.json"),
 )
+
+
+class SchemaMissing(Exception):
+    """The PVE API schema file is not where the stand-in looks for it."""
 
 # --------------------------------------------------------------------------------------------------
 # Errors
@@ -678,6 +685,11 @@ class ApiSchema:
     """The PVE API tree: path resolution and per-method parameter validation."""
 
     def __init__(self, path: str = DEFAULT_SCHEMA_PATH):
+        if not os.path.isfile(path):
+            raise SchemaMissing(
+                f"PVE API schema not found at {path}: the stand-in needs ../shared/pve/pve-apidata-9.1.3.json "
+                "beside the repository root (or SHADOWDESK_PVE_APIDATA pointing at a copy)"
+            )
         with open(path, encoding="utf-8") as fh:
             tree = json.load(fh)
         self.endpoints: dict[str, Endpoint] = {}
