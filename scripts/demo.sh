@@ -10,4 +10,4 @@ export SHADOWDESK_DATA_DIR="${SHADOWDESK_DATA_DIR:-$SD_BUILD/data}"
 mkdir -p "$SHADOWDESK_DATA_DIR"
 cd "$SD_ROOT" || exit 1
 exec ansible-playbook shadowdesk.vdi.demo \
-  -e shadowdesk_demo_guest_dir=/var/lib/libvirt/images/shadowdesk/guest "$@"
+  -e shadowdesk_demo_guest_dir="$(bash "$SD_ROOT/scripts/testbed/build_guest.sh" --print-dir)" "$@"

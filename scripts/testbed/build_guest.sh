@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# Build the ShadowDesk test guest from Debian packages, idempotently and cached:
-#   /var/lib/libvirt/images/shadowdesk/guest/vmlinuz      Debian bookworm cloud kernel (linux-image-cloud-amd64's target)
-#   /var/lib/libvirt/images/shadowdesk/guest/initrd.img   busybox-static initramfs (uncompressed newc cpio) whose
-#                                                         /init loads the virtio modules and reports on ttyS0
-#   /var/lib/libvirt/images/shadowdesk/guest/golden.qcow2 blank 64 MiB qcow2 (backing file for per-domain overlays)
-#   /var/lib/libvirt/images/shadowdesk/guest/stamp        kernel version + hash of this script
+# Build the ShadowDesk test guest from Debian packages, idempotently and cached, into
+# GUEST_DIR=/var/lib/libvirt/images/shadowdesk/guest-<first 12 hex of this script's sha256>/:
+#   vmlinuz      Debian bookworm cloud kernel (linux-image-cloud-amd64's target)
+#   initrd.img   busybox-static initramfs (uncompressed newc cpio) whose /init loads the virtio modules, starts
+#                Debian's real qemu-guest-agent on the org.qemu.guest_agent.0 port and reports on ttyS0
+#   golden.qcow2 blank 64 MiB qcow2 (backing file for per-domain overlays)
+#   stamp        kernel version + hash of this script
+# One directory per recipe: checkouts with different versions of this script (parallel sessions, branches) each
+# keep their own cached guest instead of rebuilding over each other's. `build_guest.sh --print-dir` prints it.
 # A re-run with the same script and all files present only compares the stamp (well under 1 s).
 # Force a rebuild (e.g. to pick up a newer kernel): SD_GUEST_REBUILD=1. Pin a kernel: SD_GUEST_KERNEL_PKG=linux-image-...
 # The golden image is only ever created, never rewritten (overlays may use it as their backing file).
 # Usage: scripts/testbed/build_guest.sh
 set -euo pipefail
 
-GUEST_DIR="${SD_GUEST_DIR:-/var/lib/libvirt/images/shadowdesk/guest}"
+SELF="$(readlink -f "${BASH_SOURCE[0]}")"
+recipe="$(sha256sum "$SELF" | cut -d' ' -f1)"
+GUEST_DIR="${SD_GUEST_DIR:-/var/lib/libvirt/images/shadowdesk/guest-${recipe:0:12}}"
+if [ "${1:-}" = --print-dir ]; then echo "$GUEST_DIR"; exit 0; fi
 META_PKG=linux-image-cloud-amd64
 GOLDEN_SIZE=64M
 # Modules the guest loads (with their dependencies, resolved from modules.dep) if the kernel has them.
 WANT_MODULES=(virtio_pci virtio_blk virtio_net virtio_balloon virtio_console)
-
-SELF="$(readlink -f "${BASH_SOURCE[0]}")"
 
 die() { printf '[shadowdesk testbed] ERROR: build_guest: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root"
@@ -26,8 +30,6 @@ mkdir -p "$GUEST_DIR"
 chmod 0755 "$GUEST_DIR"
 exec 9>"$GUEST_DIR/.lock"
 flock 9   # parallel test sessions: one builds, the others wait and then find the cache
-
-recipe="$(sha256sum "$SELF" | cut -d' ' -f1)"
 
 golden() {
   if [ ! -s "$GUEST_DIR/golden.qcow2" ]; then
@@ -119,6 +121,23 @@ for rel in "${order[@]}"; do
 done
 echo "$kver" >"$root/etc/sd-kernel"
 
+# 4b. Debian's real qemu-guest-agent (the one a desktop runs), with the shared libraries it links against, taken
+# from the host (Debian 12 userland, same as the package's): tests run commands in the guest through it
+# (guest-exec), and it answers guest-get-users like on a real desktop.
+out="$(cd "$work" && apt-get download -q qemu-guest-agent 2>&1)" || die "apt-get download qemu-guest-agent failed: $out"
+ga_debs=("$work"/qemu-guest-agent_*.deb)
+[ -f "${ga_debs[0]}" ] || die "apt-get download qemu-guest-agent produced no .deb: $out"
+dpkg-deb -x "${ga_debs[0]}" "$work/ga"
+cp "$work/ga/usr/sbin/qemu-ga" "$root/usr/sbin/qemu-ga"
+libs="$(ldd "$root/usr/sbin/qemu-ga")" || die "ldd qemu-ga failed: $libs"
+missing_libs="$(printf '%s\n' "$libs" | sed -n 's/^[[:space:]]*\([^ ]*\) => not found.*/\1/p')"
+[ -z "$missing_libs" ] || die "qemu-ga needs libraries the host lacks: $missing_libs (run scripts/bootstrap.sh)"
+for lib in $(printf '%s\n' "$libs" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do
+  mkdir -p "$root$(dirname "$lib")"
+  cp -L "$lib" "$root$lib"
+done
+mkdir -p "$root/var/run" "$root/etc/qemu"
+
 cat >"$root/init" <<'INIT'
 #!/bin/busybox sh
 # ShadowDesk test guest init (busybox). Output goes to /dev/console = ttyS0 (kernel cmdline console=ttyS0).
@@ -128,6 +147,7 @@ cat >"$root/init" <<'INIT'
 # SDSTAT is printed when cpus or memtotal change, and as a heartbeat every sd_hb seconds (default 5; 0 = every tick).
 # The loop runs every sd_tick seconds (default 0.5) and onlines offline (hot-added) CPUs: there is no udev.
 # Kernel cmdline options: sd_tick=<s> sd_hb=<s>.
+# qemu-ga is started on the virtio port named org.qemu.guest_agent.0 as soon as it appears (line: SDAGENT port=...).
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -170,6 +190,21 @@ online_cpus() {
 }
 meminfo() { read -r _ memtotal _ </proc/meminfo; }
 
+agent_port=""
+start_agent() {
+  [ -z "$agent_port" ] || return 0
+  for d in /sys/class/virtio-ports/*; do
+    [ -r "$d/name" ] || continue
+    read -r n <"$d/name"
+    if [ "$n" = org.qemu.guest_agent.0 ] && [ -c "/dev/${d##*/}" ]; then
+      agent_port="/dev/${d##*/}"
+      /usr/sbin/qemu-ga -m virtio-serial -p "$agent_port" -t /var/run </dev/null >/dev/null 2>&1 &
+      echo "SDAGENT port=$agent_port"
+    fi
+  done
+}
+
+start_agent
 online_cpus; meminfo
 echo "SHADOWDESK-READY kernel=$kver cpus=$cpus memtotal_kb=$memtotal modules=$ok/$want"
 seq=0; last=""; since=0
@@ -182,6 +217,7 @@ to_cs() {
 }
 tick_cs=$(to_cs "$tick"); hb_cs=$(to_cs "$hb"); [ "$tick_cs" -gt 0 ] || tick_cs=50
 while :; do
+  start_agent
   online_cpus; meminfo
   state="cpus=$cpus memtotal_kb=$memtotal"
   if [ "$state" != "$last" ] || [ "$since" -ge "$hb_cs" ]; then

@@ -8,7 +8,12 @@ from __future__ import annotations
 import libvirt
 import pytest
 
-from integration.testbed import READY_MARKER, running_accel, settled_stat  # fixtures come from conftest.py
+from integration.testbed import (  # fixtures come from conftest.py
+    READY_MARKER,
+    guest_exec,
+    running_accel,
+    settled_stat,
+)
 
 pytestmark = pytest.mark.libvirt
 
@@ -66,3 +71,24 @@ def test_guest_hotplug_balloon_managed_save(sd_domains, record_property):
     assert not dom.hasManagedSaveImage(0)
     assert dom.vcpusFlags(LIVE) == 2
     print(f"[testbed] boot={booted} +vcpu={after_cpu} +balloon={grown} restored={resumed}")
+
+
+def test_guest_agent_runs_commands_and_a_written_file_survives_managed_save(sd_domains):
+    """The guest's real qemu-guest-agent: guest-exec works, and what a user wrote is there after save/restore."""
+    dom, console = sd_domains.define_guest(vcpus=1, max_vcpus=2, memory_mib=384, current_memory_mib=256)
+    dom.create()
+    console.wait_for(READY_MARKER, 120)
+
+    rc, out, _ = guest_exec(dom, ["/bin/sh", "-c", "echo hello-$((6 * 7))"])
+    assert (rc, out) == (0, "hello-42\n")
+    rc, _, err = guest_exec(dom, ["/bin/sh", "-c", "exit 3"])
+    assert rc == 3
+
+    token = f"token-{dom.UUIDString()}"
+    rc, _, err = guest_exec(dom, ["/bin/sh", "-c", f"echo {token} > /tmp/user-file"])
+    assert rc == 0, err
+    dom.managedSave(0)
+    assert dom.hasManagedSaveImage(0)
+    dom.create()
+    rc, out, _ = guest_exec(dom, ["/bin/cat", "/tmp/user-file"])
+    assert (rc, out) == (0, token + "\n")

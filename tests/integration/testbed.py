@@ -28,10 +28,10 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SETUP_SCRIPT = ROOT / "scripts" / "testbed" / "setup.sh"
+BUILD_GUEST_SCRIPT = ROOT / "scripts" / "testbed" / "build_guest.sh"
 
 URI = "qemu:///system"
 IMAGES_DIR = pathlib.Path("/var/lib/libvirt/images/shadowdesk")
-GUEST_DIR = IMAGES_DIR / "guest"
 CONSOLE_DIR = pathlib.Path("/var/log/libvirt/shadowdesk")
 NETWORK = "shadowdesk-isolated"
 POOL = "shadowdesk"
@@ -82,6 +82,13 @@ def unique_name(prefix: str = "sdtest-") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
+def guest_dir_of_checkout() -> pathlib.Path:
+    """Where this checkout's build_guest.sh keeps its guest (one directory per version of the script)."""
+    out = subprocess.run(["bash", str(BUILD_GUEST_SCRIPT), "--print-dir"], capture_output=True, text=True,
+                         check=True, timeout=30)
+    return pathlib.Path(out.stdout.strip())
+
+
 def run_setup() -> Testbed:
     """Run scripts/testbed/setup.sh (idempotent) and describe the test bed."""
     proc = subprocess.run(["bash", str(SETUP_SCRIPT)], capture_output=True, text=True, timeout=1800, check=False)
@@ -89,15 +96,16 @@ def run_setup() -> Testbed:
         raise RuntimeError(
             f"scripts/testbed/setup.sh failed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}".rstrip()
         )
+    guest_dir = guest_dir_of_checkout()
     stamp = dict(
-        line.split("=", 1) for line in (GUEST_DIR / "stamp").read_text().splitlines() if "=" in line
+        line.split("=", 1) for line in (guest_dir / "stamp").read_text().splitlines() if "=" in line
     )
     CONSOLE_DIR.mkdir(parents=True, exist_ok=True)
     return Testbed(
         uri=URI,
-        kernel=str(GUEST_DIR / "vmlinuz"),
-        initrd=str(GUEST_DIR / "initrd.img"),
-        golden_image=str(GUEST_DIR / "golden.qcow2"),
+        kernel=str(guest_dir / "vmlinuz"),
+        initrd=str(guest_dir / "initrd.img"),
+        golden_image=str(guest_dir / "golden.qcow2"),
         network=NETWORK,
         images_dir=str(IMAGES_DIR),
         accel=os.environ.get("SD_TESTBED_ACCEL", "tcg"),
@@ -242,6 +250,8 @@ def guest_domain_xml(
         f"<console type='file'><source path={quoteattr(console_log)} append='on'/>"
         "<target type='serial' port='0'/></console>"
     )
+    # The guest runs Debian's qemu-guest-agent on this port (tests drive the guest through guest_exec()).
+    devices.append("<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>")
     devices.append("<controller type='usb' model='none'/>")
     devices.append("<memballoon model='virtio'><stats period='1'/></memballoon>")
     return f"""<domain type='{testbed.domain_type}'>
@@ -344,3 +354,62 @@ def sd_domains(libvirt_testbed: Testbed) -> Iterator[DomainJanitor]:
         yield janitor
     finally:
         janitor.cleanup()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The guest agent (Debian's qemu-guest-agent inside the test guest, see scripts/testbed/build_guest.sh)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _agent(dom, command: dict, timeout: int = 10) -> dict:
+    import json
+
+    import libvirt_qemu  # lazily, as in Testbed.connect
+
+    return json.loads(libvirt_qemu.qemuAgentCommand(dom, json.dumps(command), timeout, 0))
+
+
+def guest_agent_ping(dom, timeout: float = 60.0) -> None:
+    """Wait until the guest agent answers (it starts a moment after the kernel, and again after a restore)."""
+    import libvirt  # lazily
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _agent(dom, {"execute": "guest-ping"}, timeout=2)
+            return
+        except libvirt.libvirtError as exc:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"guest agent of {dom.name()} did not answer within {timeout} s: {exc}") from exc
+            time.sleep(0.2)
+
+
+def guest_exec(dom, argv: list, timeout: float = 60.0, stdin: Optional[bytes] = None) -> tuple:
+    """Run ``argv`` inside the guest through the agent; wait for it; return (exitcode, stdout, stderr) as text.
+
+    The guest is busybox: ``["/bin/sh", "-c", "..."]`` runs a shell line.
+    """
+    import base64
+
+    guest_agent_ping(dom, timeout=timeout)
+    args = {"path": argv[0], "arg": list(argv[1:]), "capture-output": True}
+    if stdin is not None:
+        args["input-data"] = base64.b64encode(stdin).decode()
+    pid = _agent(dom, {"execute": "guest-exec", "arguments": args})["return"]["pid"]
+    deadline = time.monotonic() + timeout
+    while True:
+        status = _agent(dom, {"execute": "guest-exec-status", "arguments": {"pid": pid}})["return"]
+        if status.get("exited"):
+            def text(key):
+                return base64.b64decode(status.get(key, "")).decode("utf-8", "replace")
+            return status.get("exitcode", -1), text("out-data"), text("err-data")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{argv} in {dom.name()} still running after {timeout} s")
+        time.sleep(0.05)
+
+
+def guest_spawn(dom, shell_line: str, timeout: float = 60.0) -> int:
+    """Start a shell line in the guest in the background (e.g. a CPU burner); returns the agent's pid for it."""
+    guest_agent_ping(dom, timeout=timeout)
+    args = {"path": "/bin/sh", "arg": ["-c", shell_line], "capture-output": False}
+    return _agent(dom, {"execute": "guest-exec", "arguments": args})["return"]["pid"]

@@ -96,6 +96,9 @@ DOMAIN_TEMPLATE = """\
       <model type='{{ "qxl" if graphics == "spice" else "vga" }}'/>
     </video>
 {%- endif %}
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
     <memballoon model='virtio'>
       <stats period='1'/>
     </memballoon>
