@@ -18,9 +18,11 @@ import pytest
 
 # libvirt_testbed comes from tests/integration/conftest.py
 try:  # pytest.ini puts tests/ on sys.path
-    from integration.testbed import BASE_CMDLINE, READY_MARKER, SerialConsole, destroy_domain, unique_name
+    from integration.testbed import (
+        BASE_CMDLINE, READY_MARKER, SerialConsole, destroy_domain, settled_stat, unique_name,
+    )
 except ImportError:  # pragma: no cover - run from inside tests/integration
-    from testbed import BASE_CMDLINE, READY_MARKER, SerialConsole, destroy_domain, unique_name
+    from testbed import BASE_CMDLINE, READY_MARKER, SerialConsole, destroy_domain, settled_stat, unique_name
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.libvirt import LibvirtBackend
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.resources import resource_changes
@@ -58,7 +60,12 @@ class Desk:
         self.backend.create(self.spec())
         self.backend.start(self.name)
         self.console.wait_for(READY_MARKER, 120)
-        return self.wait_stat(lambda s: s["memtotal_kb"] <= 256 * MIB)  # balloon inflated to the shadow size
+        return self.settled_shadow()
+
+    def settled_shadow(self):
+        """The guest's SDSTAT once the balloon has inflated to the 256 MiB shadow size (inflation is progressive:
+        an earlier line can show a MemTotal half-way down, which a later comparison would then misread)."""
+        return settled_stat(self.testbed.connect().lookupByName(self.name), self.console, 256 * MIB)
 
     def wait_stat(self, accept, timeout=60.0):
         """The next SDSTAT line for which ``accept(stat)`` holds, within ``timeout`` seconds in total."""
@@ -109,7 +116,7 @@ def test_lifecycle_hotplug_balloon_save_restore(desk):
     desk.backend.start(desk.name)
     ready = desk.console.wait_for(READY_MARKER + r".* cpus=(\d+)", 120)
     assert ready[1] == "1"
-    first = desk.wait_stat(lambda s: s["memtotal_kb"] <= 256 * MIB)  # balloon inflated to the shadow size
+    first = desk.settled_shadow()
 
     # vCPU hot-add and balloon, applied live and to the definition
     done = desk.resize(vcpus=2, memory_mib=384)
@@ -191,6 +198,7 @@ def test_snapshot_with_memory_revert_delete(desk):
     desk.boot()
     snap = desk.backend.snapshot_create(desk.name, "before-update", with_memory=True, description="test")
     assert snap.with_memory and desk.backend.get(desk.name).state == "running"
+    desk.console.mark()  # lines printed before the snapshot returned say nothing about the time after it
     at_snapshot = desk.console.wait_stat(60)
     later = desk.wait_stat(lambda s: s["uptime"] >= at_snapshot["uptime"] + 3)
     desk.backend.snapshot_revert(desk.name, "before-update")
