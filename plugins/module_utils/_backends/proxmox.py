@@ -64,6 +64,9 @@ class _Vm(object):
         return "nodes/%s/qemu/%d" % (self.node, self.vmid)
 
 
+CONSOLE_TASK_TYPES = ("vncproxy", "spiceproxy")
+
+
 def _now_iso():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -464,6 +467,24 @@ class ProxmoxBackend(DesktopBackend):
         facts = self._facts(vm)
         self._run("post", vm.path + "/migrate", "move %s from %s to %s" % (name, vm.node, node), vm,
                   target=node, online=1 if facts.is_active else None)
+
+    # -- console clients ----------------------------------------------------------------------------------------
+    def console_clients(self):
+        """Viewers attached to each managed desktop now: ``{name: [task, ...]}`` from the running ``vncproxy`` /
+        ``spiceproxy`` tasks (PVE runs one per viewer for as long as it stays connected)."""
+        managed = {}
+        for entry in self._resources():
+            if not entry.get("template") and pc.MANAGED_TAG in pc.parse_tags(entry.get("tags")):
+                managed[(entry.get("node"), str(entry.get("vmid")))] = entry.get("name") or str(entry.get("vmid"))
+        clients = {}
+        for node in sorted({node for node, _vmid in managed}):
+            tasks = self._get("nodes/%s/tasks" % node, "list the console tasks on %s" % node, source="active",
+                              limit=1000) or []
+            for task in tasks:
+                name = managed.get((node, str(task.get("id"))))
+                if name is not None and task.get("type") in CONSOLE_TASK_TYPES:
+                    clients.setdefault(name, []).append(task)
+        return clients
 
     # -- resources ----------------------------------------------------------------------------------------------
     def _running_conf(self, facts):
