@@ -84,6 +84,7 @@ class DesktopWaker(object):
     def __init__(self, backend_factory, timeout=120.0, retry_interval=0.5, clock=time.monotonic, sleep=time.sleep):
         self._factory = backend_factory
         self._backend = None
+        self._desktop_of = {}  # user -> the desktop found last time: a broker naming only the user skips a listing
         self._lock = threading.Lock()
         self.timeout = float(timeout)
         self.retry_interval = float(retry_interval)
@@ -108,7 +109,7 @@ class DesktopWaker(object):
             reconnected = False
             while True:
                 try:
-                    result = wake(self._connected(), user, desktop, clock=self._clock)
+                    result = wake(self._connected(), user, desktop or self._remembered(user), clock=self._clock)
                 except BackendUnavailable:
                     if self._backend is not None:
                         self._backend.close()
@@ -123,7 +124,19 @@ class DesktopWaker(object):
                     self._sleep(self.retry_interval)
                     continue
                 result["seconds"] = round(self._clock() - started, 4)
+                self._desktop_of[user] = result["desktop"]
                 return result
+
+    def _remembered(self, user):
+        """The desktop this user woke last time if it still is theirs (checked, never assumed), else None."""
+        name = self._desktop_of.get(user)
+        if name is None:
+            return None
+        facts = self._connected().get(name)
+        if facts is None or facts.user != user or not facts.tags:
+            del self._desktop_of[user]
+            return None
+        return name
 
 
 def _busy(exc):
