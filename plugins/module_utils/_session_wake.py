@@ -64,8 +64,8 @@ def wake(backend, user, desktop=None, clock=time.monotonic):
     if after is None:
         raise DesktopNotFound("Desktop %s disappeared while it was being woken" % facts.name, desktop=facts.name)
     if after.state != STATE_RUNNING:
-        raise OperationRefused("Desktop %s is %s after %s; expected running" % (facts.name, after.state,
-                                                                                  " + ".join(steps)),
+        done = " + ".join(steps)
+        raise OperationRefused("Desktop %s is %s after %s; expected running" % (facts.name, after.state, done),
                                desktop=facts.name, state=after.state)
     return {"user": user, "desktop": facts.name, "path": path, "state_before": facts.state, "steps": steps,
             "seconds": round(clock() - started, 4)}
