@@ -18,7 +18,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import Shado
 from integration.desks import SHADOW, LibvirtDesk, ProxmoxDesk
 from integration.eda_rulebook import TOKEN, Rulebook, VncViewer, wait_until
 from integration.module_runner import run_module
-from integration.testbed import BASE_CMDLINE
+from integration.testbed import BASE_CMDLINE, guest_exec
 
 HERE = pathlib.Path(__file__).resolve().parent
 # Until the collection's flows (playbooks/reconnect.yml, disconnect.yml) land, small test flows stand in.
@@ -87,6 +87,10 @@ def test_libvirt_broker_and_graphics_events_drive_the_flows(libvirt_testbed, tmp
             console.wait_stat(180, cpus=FULL_VCPUS)
             wait_until(lambda: rulebook.plays_finished() >= 1, 120, "the reconnect play", rulebook.log)
 
+            # the user's work: a file in the guest (its root is in RAM, so only the saved state can keep it)
+            mark = tmp_path.name
+            assert guest_exec(dom, ["/bin/sh", "-c", "echo %s > /root/work.txt && sync" % mark])[0] == 0
+
             # disconnect from the broker: saved, RAM released
             status, answer = rulebook.post({"user": user, "action": "disconnect", "desktop": name})
             assert status == 202, answer
@@ -97,6 +101,8 @@ def test_libvirt_broker_and_graphics_events_drive_the_flows(libvirt_testbed, tmp
             status, answer = rulebook.post({"user": user, "action": "connect", "desktop": name})
             assert status == 200 and answer["path"] == "saved", answer
             wait_until(lambda: rulebook.plays_finished() >= 3, 180, "the second reconnect play", rulebook.log)
+            code, out, err = guest_exec(dom, ["/bin/cat", "/root/work.txt"])
+            assert (code, out.strip()) == (0, mark), (code, out, err)
             port = int(ET.fromstring(dom.XMLDesc(0)).find("devices/graphics").get("port"))
             viewer = VncViewer("127.0.0.1", port)
             wait_until(lambda: rulebook.events_received() >= 4, 60, "the graphics connect event", rulebook.log)
