@@ -51,9 +51,8 @@ import os
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import (
-    HistoryStore, db_path, default_data_dir, parse_time,
-)
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import default_data_dir
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore, db_path, parse_time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
 
 

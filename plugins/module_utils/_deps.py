@@ -29,6 +29,7 @@ KNOWN = {
     "yaml": ("PyYAML", "YAML plan files"),
     "jsonschema": ("jsonschema", "validating allocation plan files"),
     "jinja2": ("jinja2", "domain XML and plan summaries"),
+    "psycopg": ("psycopg[binary]", "the PostgreSQL history store (history_url)"),
 }
 
 _cache = {}
@@ -50,10 +51,3 @@ def require(name):
     _cache[name] = mod
     return mod
 
-
-def available(name):
-    try:
-        require(name)
-    except MissingDependency:
-        return False
-    return True
