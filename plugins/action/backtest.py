@@ -14,7 +14,7 @@ import os
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import backtest as bt
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import write_text_atomic
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.executors import FIT_ENGINE_ARGS
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._argspecs import FIT_ENGINE_ARGS
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(

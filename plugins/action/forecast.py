@@ -18,7 +18,9 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arri
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import profiles as profile_mod
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import default_data_dir, write_text_atomic
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.executors import FIT_ENGINE_ARGS
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._argspecs import (
+    FIT_ENGINE_ARGS, HISTORY_STORE_ARGS, store_options,
+)
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(
@@ -29,7 +31,8 @@ ARGUMENT_SPEC = dict(
     users=dict(type="list", elements="str"),
     country=dict(type="str"),
     options=dict(type="dict", default={}),
-    **FIT_ENGINE_ARGS
+    **FIT_ENGINE_ARGS,
+    **HISTORY_STORE_ARGS
 )
 
 
@@ -44,7 +47,8 @@ class ActionModule(ControllerAction):
         opts.update(horizon_hours=args["horizon_hours"], slot_minutes=args["slot_minutes"])
         if args["country"]:
             opts["country"] = args["country"]
-        with HistoryStore.for_data_dir(data_dir) as store:
+        # Check mode reads the history as it is: it creates and migrates nothing (read_only).
+        with HistoryStore.for_data_dir(data_dir, read_only=self._task.check_mode, **store_options(args)) as store:
             users = args["users"] or store.users()
             rows = {u: store.sessions(user=u, until=now) for u in users}
             consented = set(store.consented_users())

@@ -10,12 +10,11 @@ transaction per import; check mode runs the same transaction and rolls it back, 
 
 from __future__ import annotations
 
-import os
-
 from ansible.errors import AnsibleActionFail, AnsibleError
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import importers
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore, db_path
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._argspecs import HISTORY_STORE_ARGS, store_options
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 ARGUMENT_SPEC = dict(
@@ -27,6 +26,7 @@ ARGUMENT_SPEC = dict(
     domain_prefix=dict(type="str", default="desk-"),
     user=dict(type="str"),
     consent=dict(type="bool"),
+    **HISTORY_STORE_ARGS
 )
 
 
@@ -42,9 +42,9 @@ class ActionModule(ControllerAction):
         return self._import(args, src, self._task.check_mode)
 
     def _import(self, args, src, check):
-        path = db_path(args["data_dir"])
-        # Check mode must not create a database: an absent one is stood in for by an empty in-memory store.
-        store = HistoryStore(":memory:" if check and not os.path.exists(path) else path)
+        # Check mode creates and migrates nothing (an absent SQLite file is an empty in-memory store).
+        store = HistoryStore.for_data_dir(args["data_dir"], read_only=check, **store_options(args))
+        path = store.location
         try:
             consent_changed = False
             if args["kind"] == "ics":

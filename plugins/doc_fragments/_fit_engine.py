@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ShadowDesk engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PRIVATE doc fragment: where Prophet fits run. Must match FIT_ENGINE_ARGS in _engine/executors.py."""
+"""PRIVATE doc fragment: where Prophet fits run. Must match FIT_ENGINE_ARGS in plugin_utils/_argspecs.py."""
 
 from __future__ import annotations
 

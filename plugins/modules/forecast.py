@@ -27,6 +27,7 @@ author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
   - shadowdesk.vdi._fit_engine
+  - shadowdesk.vdi._history_store
 options:
   data_dir:
     description: Runtime data directory; default env C(SHADOWDESK_DATA_DIR), else C(~/.local/share/shadowdesk).
@@ -58,7 +59,8 @@ options:
     default: {}
 attributes:
   check_mode:
-    description: Fits and returns the forecasts; stores no model and writes no file.
+    description: Fits and returns the forecasts; stores no model, writes no file and creates or migrates no history
+      database.
     support: full
   diff_mode:
     description: Not supported.

@@ -25,6 +25,8 @@ description:
   - Runs on the controller; nothing is sent to the managed host.
 author:
   - ShadowDesk engineers (@shadowdesk)
+extends_documentation_fragment:
+  - shadowdesk.vdi._history_store
 options:
   data_dir:
     description:
@@ -185,7 +187,7 @@ added:
   type: int
   sample: 1357
 db:
-  description: Path of the history store.
+  description: Path of the history store (or its PostgreSQL URL, without the password).
   returned: success
   type: str
   sample: /home/ops/.local/share/shadowdesk/history.sqlite3

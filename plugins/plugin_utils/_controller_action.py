@@ -5,7 +5,8 @@
 
 They run engine code on the controller instead of shipping a module to a host (Prophet and the history store live
 there). This is the one place that validates their arguments, turns Ansible's tagged values into plain JSON types
-for the engine, and turns a ``ShadowDeskError`` into a clear task failure without a traceback.
+for the engine, and turns a ``ShadowDeskError`` or an ``OSError`` (unwritable data directory, full disk) into a
+clear task failure without a traceback.
 """
 
 from __future__ import annotations
@@ -39,8 +40,18 @@ class ControllerAction(ActionBase):
             result.update(self.work(args))
         except ShadowDeskError as exc:
             raise AnsibleActionFail(str(exc), result=dict(exc.details)) from None
+        except OSError as exc:  # the controller's file system: say which file and why, not "unhandled exception"
+            raise AnsibleActionFail(os_error_message(exc), result={"path": exc.filename}) from None
         return result
 
     def work(self, args):
         """Do the task's work; return the result dict (``changed`` and return values)."""
         raise NotImplementedError
+
+
+def os_error_message(exc):
+    """``Cannot write <path>: <reason>`` for an OSError from the data directory."""
+    reason = exc.strerror or str(exc) or exc.__class__.__name__
+    if exc.filename is None:
+        return "File system error on the controller: %s" % reason
+    return "Cannot use %s on the controller: %s (check the data_dir and free space)" % (exc.filename, reason)

@@ -22,13 +22,6 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Inva
 ENGINES = ("process", "dask", "serial")
 
 # The options of every controller action that fits forecasts (documented by doc fragment shadowdesk.vdi._fit_engine).
-FIT_ENGINE_ARGS = dict(
-    engine=dict(type="str", default="process", choices=list(ENGINES)),
-    workers=dict(type="int"),
-    scheduler_address=dict(type="str"),
-)
-
-
 def default_workers():
     try:
         return max(len(os.sched_getaffinity(0)), 1)

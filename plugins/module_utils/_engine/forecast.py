@@ -508,8 +508,7 @@ class _LightModel:
         self.changepoints_t = np.asarray(d["changepoints_t"])
         self.y_scale = d["y_scale"]
         self.params = {k: np.asarray([v]) for k, v in d["params"].items()}
-        from prophet import Prophet  # piecewise_linear is a static method
-        self.piecewise_linear = Prophet.piecewise_linear
+        self.piecewise_linear = _prophet().Prophet.piecewise_linear  # a static method
 
 
 def _light(model):
