@@ -95,4 +95,3 @@ class PostgresServer:
     def url(self, database, user, password=None):
         auth = user if password is None else "%s:%s" % (user, password)
         return "postgresql://%s@/%s?host=%s&port=%d" % (auth, database, self.socket_dir, PORT)
-

@@ -50,4 +50,3 @@ def require(name):
         ) from None
     _cache[name] = mod
     return mod
-

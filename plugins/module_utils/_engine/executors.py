@@ -21,7 +21,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Inva
 
 ENGINES = ("process", "dask", "serial")
 
-# The options of every controller action that fits forecasts (documented by doc fragment shadowdesk.vdi._fit_engine).
+
 def default_workers():
     try:
         return max(len(os.sched_getaffinity(0)), 1)

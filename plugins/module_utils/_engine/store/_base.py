@@ -60,7 +60,7 @@ class StoreBase:
             if is_url:
                 self._conn = kind(location, timeout, password or os.environ.get(PASSWORD_ENV))
             else:
-                self._conn = kind(location, timeout)
+                self._conn = kind(location, timeout, read_only)
             self._migrate()
         except (OSError,) + self._errors as exc:
             self.close()

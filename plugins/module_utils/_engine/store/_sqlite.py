@@ -20,14 +20,15 @@ class SqliteConnection:
     def driver_errors():
         return (sqlite3.Error,)
 
-    def __init__(self, path, timeout):
+    def __init__(self, path, timeout, read_only=False):
         self.label = path
         self.path = path
         self._db = None
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL").fetchall()
+        if not read_only:  # switching an old file to WAL rewrites its header: not in check mode
+            self._db.execute("PRAGMA journal_mode=WAL").fetchall()
 
     def execute(self, sql, params=()):
         return self._db.execute(sql, params)

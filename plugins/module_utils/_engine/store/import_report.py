@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
+
 @dataclass
 class ImportReport:
     """What an import did, for humans and for ``history_import``'s return value.

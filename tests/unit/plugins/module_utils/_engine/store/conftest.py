@@ -14,7 +14,6 @@ from ansible_collections.shadowdesk.vdi.tests.postgres_server import TEST_PASSWO
 _names = itertools.count()
 
 
-
 @pytest.fixture(scope="session")
 def pg_server():
     server = PostgresServer()
