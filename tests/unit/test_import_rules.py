@@ -31,8 +31,10 @@ def imports_of(path, plugins=ROOT / "plugins"):
             found.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             inner = part(node.module)
-            if inner is not None and plugins.joinpath(*inner.split(".")).is_dir():  # from <package> import <module>
+            if inner is not None and plugins.joinpath(*inner.split(".")).is_dir():  # from <package> import <name>
                 found.extend((node.lineno, "%s.%s" % (node.module, alias.name)) for alias in node.names)
+                if "." in inner:  # a package of a part (its __init__ runs), not the bare module_utils/plugin_utils
+                    found.append((node.lineno, node.module))
             else:
                 found.append((node.lineno, node.module))
         elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "require"
