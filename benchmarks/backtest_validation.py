@@ -21,17 +21,36 @@ import time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import backtest as bt
 
 RISKS = [round(0.05 * i, 2) for i in range(21)]
+SPREAD_GRID_RISKS = [round(0.05 * i, 2) for i in range(3, 13)]   # enough to read the curve at 0.318 and 0.40
 ABLATION = [
     ("occupancy policy (Prophet occupancy only, previous design)", {"policy": "occupancy"}),
     ("arrival hazard: empirical, all days pooled, no shrinkage",
-     {"arrival_options": {"other_weight": 1.0, "k_pool": 0.0, "k_q": 0.0}, "prophet_weight": 0.0, "come_weight": 0.0}),
+     {"arrival_options": {"other_weight": 1.0, "k_pool": 0.0, "k_q": 0.0, "per_user_spread": False},
+      "prophet_weight": 0.0, "come_weight": 0.0}),
     ("+ weekday-specific (other weekdays weight 0.5)",
-     {"arrival_options": {"k_pool": 0.0, "k_q": 0.0}, "prophet_weight": 0.0, "come_weight": 0.0}),
-    ("+ shrinkage to the pool (k_pool 2, k_q 3)", {"prophet_weight": 0.0, "come_weight": 0.0}),
-    ("+ Prophet come probability (come_weight 0.25) = product", {}),
-    ("+ Prophet arrival flank (prophet_weight 0.25), rejected", {"prophet_weight": 0.25}),
+     {"arrival_options": {"k_pool": 0.0, "k_q": 0.0, "per_user_spread": False}, "prophet_weight": 0.0,
+      "come_weight": 0.0}),
+    ("+ shrinkage to the pool (k_pool 2, k_q 3)",
+     {"arrival_options": {"per_user_spread": False}, "prophet_weight": 0.0, "come_weight": 0.0}),
+    ("+ Prophet come probability (come_weight 0.25): one 60-min kernel for all",
+     {"arrival_options": {"per_user_spread": False}}),
+    ("+ per-user spread (plug-in bandwidth, LOO pool weight) = product", {}),
+    ("+ Prophet arrival flank (prophet_weight 0.25), rejected",
+     {"prophet_weight": 0.25, "arrival_options": {"per_user_spread": False}}),
     ("Prophet alone inside the hazard rule (weights 1, 1)", {"prophet_weight": 1.0, "come_weight": 1.0}),
 ]
+
+
+def spread_grid():
+    """Issue 13: the per-user spread's parameters (the rest of the design as chosen before)."""
+    out = [("before issue 13: one 60-min kernel, k_pool 2", {"arrival_options": {"per_user_spread": False,
+                                                                             "k_pool": 2.0}})]
+    for scale in (1.0, 1.5):
+        for k_bw in (2.0, 8.0):
+            for k_pool in (0.1, 0.5, 2.0):
+                out.append(("spread: bandwidth_scale %g, k_bandwidth %g, k_pool %g" % (scale, k_bw, k_pool),
+                            {"arrival_options": {"bandwidth_scale": scale, "k_bandwidth": k_bw, "k_pool": k_pool}}))
+    return out
 
 
 def grid():
@@ -71,10 +90,11 @@ def prepare(history, scored_weeks, weeks, cache):
     return data
 
 
-def evaluate(data, variant):
+def evaluate(data, variant, alt_curve=True):
     by_user, sessions, logins, t0, t1 = data["prep"]
-    kw = dict(variant)
-    rep = bt.score_all(by_user, sessions, logins, t0, t1, data["points"], data["forecasts"], risks=RISKS, **kw)
+    kw = dict(variant, alt_curve=alt_curve)
+    risks = RISKS if alt_curve else SPREAD_GRID_RISKS
+    rep = bt.score_all(by_user, sessions, logins, t0, t1, data["points"], data["forecasts"], risks=risks, **kw)
     ref = rep["baselines_release_at_logout"]["schedule"]
     return rep, ref, bt.interpolate_hit(rep["shadowdesk_curve"], ref["warm_share"]), \
         bt.interpolate_hit(rep["shadowdesk_curve"], 0.40), bt.interpolate_hit(rep["shadowdesk_curve_hold"], ref["warm_share"])
@@ -87,6 +107,7 @@ def main(argv=None):
     ap.add_argument("--weeks", type=int, default=9)
     ap.add_argument("--cache")
     ap.add_argument("--grid", action="store_true")
+    ap.add_argument("--spread-grid", action="store_true", help="only the per-user spread grid (issue 13)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     data = prepare(args.history, args.scored_weeks, args.weeks, args.cache)
@@ -94,10 +115,10 @@ def main(argv=None):
     print("validation %s .. %s, %d users, %d logins, forecasts %s" % (
         t0.date(), t1.date(), len(by_user), sum(len(v) for v in logins.values()), data["methods"]))
     results = []
-    variants = ABLATION + (grid() if args.grid else [])
+    variants = spread_grid() if args.spread_grid else ABLATION + (grid() if args.grid else [])
     for name, variant in variants:
         started = time.time()
-        rep, ref, at_ref, at_40, hold_ref = evaluate(data, variant)
+        rep, ref, at_ref, at_40, hold_ref = evaluate(data, variant, alt_curve=not args.spread_grid)
         if not results:
             pol = rep["policies"]
             for base in ("always_on", "on_connect", "schedule", "weekday_window"):
@@ -107,7 +128,7 @@ def main(argv=None):
         default = rep["policies"]["shadowdesk"]
         line = {"variant": name, "hit_at_schedule_release_share": at_ref, "schedule_release": ref["hit_rate"],
                 "share": ref["warm_share"], "hit_at_0.40": at_40, "hit_at_schedule_release_share_no_release": hold_ref,
-                "risk_0.3": [default["hit_rate"], default["warm_share"]],
+                "risk_0.3": [default["hit_rate"], default["warm_share"]], "by_regularity": rep["by_regularity"],
                 "curve": [(c["risk"], c["hit_rate"], c["warm_share"]) for c in rep["shadowdesk_curve"]]}
         results.append(line)
         print("%-62s hit@%.3f %s (no release %s; schedule+release %.3f)  hit@0.40 %s  risk0.3 %s  %.1fs" % (

@@ -15,13 +15,17 @@ description:
     (V(running) from V(saved) or V(paused)), when to raise it through the stages C(shadow), C(warm) and C(full)
     (vCPUs, memory, network and disk limits, GPUs), on which compute node, and when to release it (back to the
     shadow size and V(saved), or V(paused) when the next session is near).
-  - Warm windows come from the forecast and the O(risk) knob (a cautious risk plans on the upper edge of the
-    forecast band). The C(full) stage starts where the forecast itself is high enough; before that the desktop is
-    C(warm).
+  - Warm windows come from the forecast and the O(risk) knob. With the arrival profiles the C(forecast) action
+    attaches (the default), a window starts where the user's own arrival-time distribution makes a login likely
+    enough, so it is tight for a punctual user and wide for an irregular one; the predicted login is that
+    distribution's median (the next login after O(now)), and the C(full) stage is ready by its early login (1 in
+    10 logins come earlier); before that the desktop is C(warm). Each user's C(arrival) entry says why the window
+    is as wide as it is (spread, number of arrivals, the pool's share).
   - The lead time is not a constant. It is the measured wake time (C(restore_s) of O(measured) from V(saved),
     C(resume_s) from V(paused)) plus C(hotplug_s), times O(safety_factor), plus
-    O(apply_interval_minutes) (a step may fall due just after an apply run), plus the forecast's uncertainty (the
-    warm window starts earlier when the band is wide, up to O(max_prewarm_minutes)).
+    O(apply_interval_minutes) (a step may fall due just after an apply run), before the window's start. Without
+    arrival profiles the window plans on the upper edge of the forecast band, starts earlier when the band is wide
+    (up to O(max_prewarm_minutes)), and C(full) starts where the forecast itself is high enough.
   - Placement picks, among the nodes with capacity for the user's whole planned timeline, the one with the least
     contention, made cost-aware through O(prices) (time-of-day and spot prices, per node and time). A desktop with
     a C(node) in O(desktops) stays there. When the C(full) stage fits nowhere it is capped to the C(warm) size (with a
@@ -99,7 +103,10 @@ options:
     type: float
     default: 60
   max_prewarm_minutes:
-    description: At most this much of a warm window before the likely login is spent in the warm stage.
+    description:
+      - At most this much of a warm window before the likely login is spent in the warm stage, for forecasts
+        without arrival profiles. Arrival windows are not capped (their start is already the trade of hits
+        against idle time).
     type: float
     default: 90
   release_grace_minutes:
@@ -203,14 +210,24 @@ plan:
         method: prophet
         conservative: false
         predicted_login: "2026-11-23T08:00:00Z"
-        lead_minutes: 36.0
+        lead_minutes: 21.0
+        arrival:
+          explanation: "warm 15 min before the median login: 38 arrival(s) on this kind of day, spread 6 min,
+            smoothed over 3 min; pool weight 1 %; comes with probability 0.99"
+          window_minutes: 195.0
+          before_login_minutes: 15.0
+          come_probability: 0.99
+          samples: 38
+          spread_minutes: 6.1
+          bandwidth_minutes: 3.2
+          pool_weight: 0.006
         stages:
           shadow: {vcpus: 1, memory_mib: 2048, cpu_limit: null, net: {}, disk_io: {}, gpu: null}
           warm: {vcpus: 1, memory_mib: 3328, cpu_limit: null, net: {}, disk_io: {}, gpu: null}
           full: {vcpus: 2, memory_mib: 4608, cpu_limit: null, net: {}, disk_io: {}, gpu: null}
         steps:
-          - {at: "2026-11-23T07:24:00Z", state: running, stage: warm}
-          - {at: "2026-11-23T07:54:00Z", state: running, stage: full}
+          - {at: "2026-11-23T07:39:00Z", state: running, stage: warm}
+          - {at: "2026-11-23T07:49:00Z", state: running, stage: full}
           - {at: "2026-11-23T18:00:00Z", state: saved, stage: shadow}
 summary:
   description: The human summary rendered from the template.

@@ -158,15 +158,17 @@ def arrival_hazard(q, pmf):
 
 
 def arrival_slots(q, pmf, slot_minutes, risk=DEFAULT_RISK, lead_minutes=DEFAULT_LEAD_MINUTES,
-                  merge_gap_minutes=DEFAULT_ARRIVAL_MERGE_GAP):
-    """Warm runs of one local day as ``[(first_slot, end_slot_exclusive)]`` relative to the day's first slot."""
+                  merge_gap_minutes=DEFAULT_ARRIVAL_MERGE_GAP, hazard=None):
+    """Warm runs of one local day as ``[(first_slot, end_slot_exclusive)]`` relative to the day's first slot.
+
+    ``hazard``: ``arrival_hazard(q, pmf)`` when the caller already has it (a risk curve reuses it)."""
     if slot_minutes <= 0:
         raise ValueError("slot_minutes must be positive")
     thr = hazard_threshold(risk)
     gap = int(merge_gap_minutes) // slot_minutes
-    lead = -(-int(lead_minutes) // slot_minutes) if lead_minutes > 0 else 0
+    lead = _slots(lead_minutes, slot_minutes)
     runs = []
-    for i, h in enumerate(arrival_hazard(q, pmf)):
+    for i, h in enumerate(arrival_hazard(q, pmf) if hazard is None else hazard):
         if h < thr:
             continue
         if runs and i - runs[-1][1] <= gap:
@@ -183,18 +185,45 @@ def _day_profile(arrivals, day):
     return (arrivals.get("weekdays") or {}).get(str(day.weekday()))
 
 
+def arrival_quantile(pmf, slot_minutes, fraction=0.5, first_slot=0, end_slot=None):
+    """The ``fraction`` quantile, in minutes from the day's first slot, of the arrival pmf restricted to slots
+    ``[first_slot, end_slot)`` (mass spread evenly inside a slot); ``None`` when that range holds no mass."""
+    end_slot = len(pmf) if end_slot is None else min(end_slot, len(pmf))
+    first_slot = max(first_slot, 0)
+    total = sum(pmf[first_slot:end_slot])
+    if total <= 0:
+        return None
+    target = total * min(max(float(fraction), 0.0), 1.0)
+    acc = 0.0
+    for i in range(first_slot, end_slot):
+        if pmf[i] > 0 and acc + pmf[i] >= target:
+            return (i + (target - acc) / pmf[i]) * slot_minutes
+        acc += pmf[i]
+    return end_slot * slot_minutes
+
+
+EARLY_LOGIN_FRACTION = 0.1   # "early login" of a window: 1 in 10 of its logins come before it
+EXPLAIN_KEYS = ("samples", "spread_minutes", "bandwidth_minutes", "pool_weight")
+
+
 def arrival_windows(forecast, arrivals, risk=DEFAULT_RISK, lead_minutes=DEFAULT_LEAD_MINUTES,
                     merge_gap_minutes=DEFAULT_ARRIVAL_MERGE_GAP, prophet_weight=DEFAULT_PROPHET_WEIGHT,
-                    come_weight=DEFAULT_COME_WEIGHT):
+                    come_weight=DEFAULT_COME_WEIGHT, now=None):
     """Warm intervals of the local days a forecast covers, from the forecast and the user's arrival profiles.
 
     ``arrivals``: ``{"offset_min", "day_cut_minutes", "slot_minutes", "weekdays": {"0".."6": profile}}`` and/or
     ``"days": {"YYYY-MM-DD": profile}``; a profile is ``{"q", "pmf", "mean_minutes"}`` with one pmf value per slot
-    of the local day (``_engine/arrivals.py``)."""
+    of the local day (``_engine/arrivals.py``), optionally why it is as wide as it is (``EXPLAIN_KEYS``).
+
+    Each window also carries the arrival model's own estimates: ``login`` (the median arrival inside the window),
+    ``early_login`` (its ``EARLY_LOGIN_FRACTION`` quantile), ``q`` (come probability of the day) and the profile's
+    ``EXPLAIN_KEYS``. With ``now`` (datetime or ISO), windows that ended by then are left out and the estimates
+    of a window under way count only arrivals from ``now`` on (the next login, not today's past one)."""
     slot = int(forecast["slot_minutes"])
     if int(arrivals.get("slot_minutes", slot)) != slot:
         raise ValueError("arrival profiles and forecast use different slots")
     start = _parse(forecast["start"])
+    now = _parse(now) if now is not None else None
     p = forecast["p"]
     off = _dt.timedelta(minutes=int(arrivals.get("offset_min", 0)))
     cut = _dt.timedelta(minutes=int(arrivals.get("day_cut_minutes", 240)))
@@ -211,15 +240,32 @@ def arrival_windows(forecast, arrivals, risk=DEFAULT_RISK, lead_minutes=DEFAULT_
             n = len(profile["pmf"])
             p_day = p[k0:k0 + n] if k0 >= 0 and k0 + n <= len(p) else None
             q, pmf = blend_arrival(profile, p_day, slot, prophet_weight, come_weight)
+            k_now = int((now - day_start).total_seconds() // 60 // slot) if now is not None else 0
             for a, b in arrival_slots(q, pmf, slot, risk, lead_minutes, merge_gap_minutes):
+                if now is not None and day_start + _dt.timedelta(minutes=b * slot) <= now:
+                    continue
+                first = max(a, k_now)
+                login = arrival_quantile(pmf, slot, 0.5, first, b)
+                early = arrival_quantile(pmf, slot, EARLY_LOGIN_FRACTION, first, b)
+                if login is None:  # a window made only of lead: its login is where the lead ends
+                    login = early = max(first, a + _slots(lead_minutes, slot)) * slot
                 seg = p[max(k0 + a, 0):max(min(k0 + b, len(p)), 0)]
-                out.append({
+                window = {
                     "start": _iso(day_start + _dt.timedelta(minutes=a * slot)),
                     "end": _iso(day_start + _dt.timedelta(minutes=b * slot)),
                     "peak": round(max(seg), 4) if seg else 0.0,
-                })
+                    "login": _iso(day_start + _dt.timedelta(minutes=login)),
+                    "early_login": _iso(day_start + _dt.timedelta(minutes=early)),
+                    "q": round(q, 4),
+                }
+                window.update({k: profile[k] for k in EXPLAIN_KEYS if k in profile})
+                out.append(window)
         day += _dt.timedelta(days=1)
     return out
+
+
+def _slots(minutes, slot_minutes):
+    return -(-int(minutes) // slot_minutes) if minutes > 0 else 0
 
 
 def _parse(ts):
@@ -230,17 +276,17 @@ def _parse(ts):
 
 
 def _iso(t):
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def warm_windows(forecast, risk=DEFAULT_RISK, lead_minutes=DEFAULT_LEAD_MINUTES, merge_gap_minutes=60,
-                 min_window_minutes=30, edge_fraction=0.5, arrivals=None):
+                 min_window_minutes=30, edge_fraction=0.5, arrivals=None, now=None):
     """Warm intervals of one user's forecast dict (see ``_engine/forecast.py``).
 
-    With ``arrivals`` (the user's arrival profiles, see ``arrival_windows``) the arrival policy decides, else the
-    occupancy policy."""
+    With ``arrivals`` (the user's arrival profiles, see ``arrival_windows``; ``now`` as there) the arrival policy
+    decides, else the occupancy policy."""
     if arrivals:
-        return arrival_windows(forecast, arrivals, risk, lead_minutes, merge_gap_minutes)
+        return arrival_windows(forecast, arrivals, risk, lead_minutes, merge_gap_minutes, now=now)
     slot = int(forecast["slot_minutes"])
     start = _parse(forecast["start"])
     p = forecast["p"]

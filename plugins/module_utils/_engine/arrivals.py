@@ -12,9 +12,19 @@ This module estimates both from the same session rows, per user and local weekda
 * **Come probability** ``q``: share of that weekday's days (last ``weeks``) with an arrival, shrunk to the user's
   rate over the same day class (Mon-Fri or Sat-Sun), which is shrunk to the pool's class rate (pseudo-counts
   ``k_q``). A user with little history gets the pool's behaviour, one with much history their own.
-* **Arrival pmf** over the day's slots: a kernel density (Gaussian, ``bandwidth_minutes``) of the arrivals of that
-  weekday (weight 1), of the user's other days of the same class (weight ``other_weight``) and of the pool's
-  arrivals of that class (total weight ``k_pool``, so it matters only while the user's own samples are few).
+* **Arrival pmf** over the day's slots, per user from their own spread: a Gaussian kernel density of the arrivals
+  of that weekday (weight 1) and of the user's other days of the same class (weight ``other_weight``), each arrival
+  at its exact minute (the kernel's mass per slot, so a bandwidth below a slot still works), with
+
+  - a **bandwidth per user** from a plug-in rule on their own arrivals (Silverman's robust rule
+    ``0.9 min(sd, IQR/1.34) n^-1/5`` x ``bandwidth_scale``, weighted, ``n`` the effective sample size), shrunk on a
+    log scale to the pool's bandwidth ``bandwidth_minutes`` with ``k_bandwidth`` pseudo-samples: a punctual user
+    gets a few minutes, an irregular one an hour or more, a new one the pool's;
+  - a **pool weight per user** chosen by leave-one-out likelihood on their own arrivals (how often does the user
+    arrive where their other arrivals say they would not?), with a Beta prior of ``k_pool`` pseudo-samples towards
+    the pool's pmf (smoothed with ``bandwidth_minutes``): a user with little history, or whose arrivals keep
+    surprising, leans on the pool; a user whose arrivals are predictable by their own history does not.
+
 * ``mean_minutes``: the user's mean connected minutes on a day with a login (sessions at least 30 min, as in the
   occupancy Prophet is fitted on): it converts Prophet's expected occupancy of a day into a come probability.
 
@@ -26,15 +36,21 @@ from __future__ import annotations
 import datetime as _dt
 import math
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arrival_spread as _spread
+
 DEFAULTS = {
     "weeks": 12,                # look-back (these defaults: validation period, benchmarks/README.md "Backtest")
     "day_cut_minutes": 240,     # a local day starts at 04:00
     "slot_minutes": 15,
-    "bandwidth_minutes": 60,
+    "bandwidth_minutes": 60,    # the pool's kernel, and the prior of every user's own bandwidth
+    "bandwidth_scale": 1.0,     # x the plug-in bandwidth of a user's own arrivals
+    "k_bandwidth": 2.0,         # pseudo-samples of the prior bandwidth (log-scale shrinkage)
+    "min_bandwidth_minutes": 2.0,
     "other_weight": 0.5,       # weight of the user's other same-class days against this weekday's
-    "k_pool": 2.0,              # pseudo-samples of the pool's arrival pmf
+    "k_pool": 0.1,              # Beta-prior pseudo-samples of the pool in a user's pmf
     "k_q": 3.0,                 # pseudo-days of the prior come rate
     "min_session_minutes": 30,
+    "per_user_spread": True,    # False: one kernel and pool weight for everybody (the design before issue 13)
 }
 
 
@@ -148,13 +164,16 @@ class ArrivalModel:
         return out
 
     def profile(self, user, day):
-        """``{"q", "pmf", "mean_minutes", "n"}`` of ``user`` for local ``day`` (a ``datetime.date``)."""
+        """The arrival profile of ``user`` for local ``day`` (a ``datetime.date``): ``{"q", "pmf", "mean_minutes",
+        "n"}`` and why the pmf is as wide as it is: ``samples`` (the user's arrivals of the day class it is made of),
+        ``spread_minutes`` (their robust spread, ``None`` below two), ``bandwidth_minutes``, ``pool_weight``."""
         opts = self.opts
         cls = _is_weekend(day)
         pool_q, pool_pmf = self.pool(day)[cls]
         entries = self.days.get(user) or []
         if not entries or entries[0][0] >= day:
-            return {"q": pool_q, "pmf": pool_pmf, "mean_minutes": 240.0, "n": 0}
+            return {"q": pool_q, "pmf": pool_pmf, "mean_minutes": 240.0, "n": 0, "samples": 0,
+                    "bandwidth_minutes": float(opts["bandwidth_minutes"]), "spread_minutes": None, "pool_weight": 1.0}
         lo, recent = self._window(entries, day)
         same_class = [e for e in recent if _is_weekend(e[0]) == cls]
         same_day = [e for e in same_class if e[0].weekday() == day.weekday()]
@@ -164,20 +183,47 @@ class ArrivalModel:
         k_q = float(opts["k_q"])
         q_class = (len(same_class) + k_q * pool_q) / (obs_class + k_q)
         q = (len(same_day) + k_q * q_class) / (obs_day + k_q)
-        hist = [0.0] * self.n_slots
         other = float(opts["other_weight"])
-        weight = 0.0
-        for entry in same_class:
-            w = 1.0 if entry[0].weekday() == day.weekday() else other
-            hist[self._slot(entry[1])] += w
-            weight += w
-        own = _smooth(hist, self.kernel)
-        k_pool = float(opts["k_pool"])
-        pmf = _normalise([a + k_pool * b for a, b in zip(own, pool_pmf)]) if weight + k_pool > 0 else pool_pmf
+        samples = [(e[1], 1.0 if e[0].weekday() == day.weekday() else other) for e in same_class]
+        samples = [s for s in samples if s[1] > 0]
+        if opts["per_user_spread"]:
+            pmf, spread = self._own_pmf(samples, pool_pmf)
+        else:
+            pmf, spread = self._fixed_pmf(samples, pool_pmf)
         floor = float(opts["min_session_minutes"])
         lengths = [max(e[2], floor) for e in recent]
         mean = sum(lengths) / len(lengths) if lengths else 240.0
-        return {"q": min(max(q, 0.0), 1.0), "pmf": pmf, "mean_minutes": mean, "n": len(same_day)}
+        out = {"q": min(max(q, 0.0), 1.0), "pmf": pmf, "mean_minutes": mean, "n": len(same_day)}
+        out.update(spread)
+        return out
+
+    def _fixed_pmf(self, samples, pool_pmf):
+        """The pmf of one kernel for everybody (``per_user_spread`` off; the previous design, for comparison)."""
+        hist = [0.0] * self.n_slots
+        for minute, weight in samples:
+            hist[self._slot(minute)] += weight
+        own = _smooth(hist, self.kernel)
+        k_pool = float(self.opts["k_pool"])
+        weight = sum(w for _m, w in samples)
+        pmf = _normalise([a + k_pool * b for a, b in zip(own, pool_pmf)]) if weight + k_pool > 0 else pool_pmf
+        return pmf, {"samples": len(samples), "bandwidth_minutes": float(self.opts["bandwidth_minutes"]),
+                     "spread_minutes": None, "pool_weight": round(k_pool / (weight + k_pool), 4) if weight + k_pool > 0 else 1.0}
+
+    def _own_pmf(self, samples, pool_pmf):
+        """The pmf from the user's own spread, leaning on the pool as far as their history asks for."""
+        opts = self.opts
+        prior = float(opts["bandwidth_minutes"])
+        bandwidth, own_bandwidth, _n = _spread.plugin_bandwidth(
+            samples, prior, float(opts["k_bandwidth"]), float(opts["bandwidth_scale"]),
+            float(opts["min_bandwidth_minutes"]))
+        share = _spread.pool_weight(samples, bandwidth, pool_pmf, int(opts["slot_minutes"]), float(opts["k_pool"]))
+        explain = {"samples": len(samples), "bandwidth_minutes": round(bandwidth, 2),
+                   "spread_minutes": round(_spread.robust_spread(samples), 2) if own_bandwidth else None,
+                   "pool_weight": round(share, 4)}
+        if share >= 1.0:
+            return pool_pmf, explain
+        own = _normalise(_spread.slot_masses(samples, bandwidth, int(opts["slot_minutes"]), self.n_slots))
+        return [(1.0 - share) * a + share * b for a, b in zip(own, pool_pmf)], explain
 
 
 def weekday_profiles(rows, now, offset_min, options=None, pool_rows_by_user=None):
@@ -204,6 +250,9 @@ def weekday_profiles_many(rows_by_user, now, offsets, options=None):
         out[user] = {"offset_min": int(offset_min), "day_cut_minutes": int(model.opts["day_cut_minutes"]),
                      "slot_minutes": int(model.opts["slot_minutes"]), "weekdays": days}
     return out
+
+
+robust_spread = _spread.robust_spread
 
 
 def usual_offset(rows):

@@ -355,7 +355,7 @@ def shadow_windows(points, forecasts, t1, risk, lead_minutes=ww.DEFAULT_LEAD_MIN
 
 def arrival_days(by_user, points, forecasts, t0, t1, arrival_options=None, prophet_weight=ww.DEFAULT_PROPHET_WEIGHT,
                  come_weight=ww.DEFAULT_COME_WEIGHT):
-    """Per user the planned local days ``[(day_start_epoch_minutes, q, pmf)]`` of the arrival policy.
+    """Per user the planned local days ``[(day_start_epoch_minutes, q, pmf, hazard)]`` of the arrival policy.
 
     Each local day (04:00 local to 04:00) is planned once, from the arrival profile of the sessions before it
     (``_engine/arrivals.py``) and the forecast of the last refit at or before its start (the first refit for days
@@ -383,7 +383,7 @@ def arrival_days(by_user, points, forecasts, t0, t1, arrival_options=None, proph
                 if k0 >= 0 and k0 + n <= len(f["p"]):
                     p_day = f["p"][k0:k0 + n]
             q, pmf = ww.blend_arrival(prof, p_day, slot, prophet_weight, come_weight)
-            days.append((start, q, pmf))
+            days.append((start, q, pmf, ww.arrival_hazard(q, pmf)))
         out[u] = days
     return out, slot
 
@@ -394,9 +394,52 @@ def arrival_shadow_windows(days_by_user, slot, risk, lead_minutes=ww.DEFAULT_LEA
     out = {}
     for u, days in days_by_user.items():
         wins = out.setdefault(u, [])
-        for start, q, pmf in days:
+        for start, q, pmf, hazard in days:
             wins.extend((start + a * slot, start + b * slot)
-                        for a, b in ww.arrival_slots(q, pmf, slot, risk, lead_minutes, merge_gap_minutes))
+                        for a, b in ww.arrival_slots(q, pmf, slot, risk, lead_minutes, merge_gap_minutes, hazard))
+    return out
+
+
+REGULARITY_CLASSES = (("punctual", 30.0), ("regular", 120.0), ("irregular", None))
+
+
+def regularity_class(rows, before, day_cut_minutes=240):
+    """``(class, spread_minutes)`` of a user: the robust spread of their first arrivals on local weekdays before
+    ``before`` (``None``: fewer than two such days)."""
+    days = [d for d in ar.user_days([r for r in rows if r["start"] < before], day_cut_minutes) if d[0].weekday() < 5]
+    if len(days) < 2:
+        return "irregular", None
+    spread = ar.robust_spread([(d[1], 1.0) for d in days])
+    for name, limit in REGULARITY_CLASSES:
+        if limit is None or spread <= limit:
+            return name, spread
+    return "irregular", spread
+
+
+def _subset(args, group):
+    sessions, logins = args[0], args[1]
+    return ({u: sessions[u] for u in group}, {u: logins.get(u, []) for u in group}) + tuple(args[2:])
+
+
+def by_regularity(by_user, t0, t1, day_cut_minutes, scorers):
+    """Idle warm hours per user-day and hit rate per regularity class (first-arrival spread on weekdays of the
+    training period: punctual <= 30 min, regular <= 120 min, irregular above or unknown), per scorer."""
+    groups = {}
+    for user, rows in by_user.items():
+        groups.setdefault(regularity_class(rows, t0, day_cut_minutes)[0], []).append(user)
+    days = (t1 - t0).total_seconds() / 86400.0
+    out = {}
+    for name, _limit in REGULARITY_CLASSES:
+        users = sorted(groups.get(name, []))
+        entry = {"users": len(users), "user_days": round(len(users) * days, 1)}
+        for label, scorer in scorers.items():
+            if not users:
+                continue
+            sc = scorer(users)
+            entry[label] = {"hit_rate": sc["hit_rate"], "logins": sc["logins"],
+                            "idle_warm_hours_per_user_day": round(sc["idle_warm_hours"] / (len(users) * days), 3),
+                            "warm_hours_per_user_day": round(sc["warm_hours"] / (len(users) * days), 3)}
+        out[name] = entry
     return out
 
 
@@ -414,7 +457,7 @@ def interpolate_hit(curve, share):
 def score_all(by_user, sessions, logins, t0, t1, points, forecasts, risk=ww.DEFAULT_RISK, risks=None,
               lead_minutes=ww.DEFAULT_LEAD_MINUTES, schedule=None, window_weeks=4, window_margin_minutes=30,
               price=None, day_cut_minutes=240, warm_options=None, policy="arrival", arrival_options=None,
-              prophet_weight=ww.DEFAULT_PROPHET_WEIGHT, come_weight=ww.DEFAULT_COME_WEIGHT):
+              prophet_weight=ww.DEFAULT_PROPHET_WEIGHT, come_weight=ww.DEFAULT_COME_WEIGHT, alt_curve=True):
     """Score every policy (and the risk curve) from prepared sessions and forecasts.
 
     ``policy``: the warm-window policy of ``shadowdesk``: ``arrival`` (default: arrival profiles + Prophet) or
@@ -438,12 +481,16 @@ def score_all(by_user, sessions, logins, t0, t1, points, forecasts, risk=ww.DEFA
 
     alt = "occupancy" if policy == "arrival" else "arrival"
     policies, curve, curve_hold, curve_alt = {}, [], [], []
+    default_windows = None
     for rk in risks:
         w = windows(policy, rk)
         sc = _score(w, *args, release=True, **kw)
+        if rk == float(risk):
+            default_windows = w
         curve.append((rk, sc))
         curve_hold.append((rk, _score(w, *args, release=False)))
-        curve_alt.append((rk, _score(windows(alt, rk), *args, release=True, **kw)))
+        if alt_curve:
+            curve_alt.append((rk, _score(windows(alt, rk), *args, release=True, **kw)))
         if rk == float(risk):
             policies["shadowdesk"] = dict(sc, risk=rk, policy=policy)
     win = {
@@ -458,6 +505,9 @@ def score_all(by_user, sessions, logins, t0, t1, points, forecasts, risk=ww.DEFA
         policies[name] = _score(w, *args, release=False)
         if name in ("schedule", "weekday_window"):
             released[name] = _score(w, *args, release=True, **kw)
+    regularity = by_regularity(by_user, t0, t1, day_cut_minutes, {
+        "shadowdesk": lambda group: _score(default_windows, *_subset(args, group), release=True, **kw),
+        "schedule+release": lambda group: _score(win["schedule"], *_subset(args, group), release=True, **kw)})
     base = policies["always_on"]["warm_hours"] or 1.0
     for p in list(policies.values()) + list(released.values()):
         p["warm_share"] = round(p["warm_hours"] / base, 4)
@@ -474,6 +524,7 @@ def score_all(by_user, sessions, logins, t0, t1, points, forecasts, risk=ww.DEFA
         "shadowdesk_curve_hold": c(curve_hold),
         "shadowdesk_alt_curve": {"policy": alt, "curve": c(curve_alt)},
         "baselines_release_at_logout": released,
+        "by_regularity": regularity,
         "curve_at_baseline_share": {
             name: {"warm_share": p["warm_share"], "hit_rate": p["hit_rate"],
                    "shadowdesk_hit_rate": interpolate_hit(curve_out, p["warm_share"])}

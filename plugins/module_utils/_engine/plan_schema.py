@@ -59,6 +59,16 @@ USER = {
         "reason": {"type": "string"},
         "predicted_login": NULLABLE_TIME,
         "lead_minutes": {"type": ["number", "null"], "minimum": 0},
+        # why the first warm window is as wide as it is (arrival policy; null for the occupancy policy)
+        "arrival": {"type": ["object", "null"], "required": ["explanation"], "properties": {
+            "explanation": {"type": "string"},
+            "window_minutes": {"type": "number", "minimum": 0},
+            "before_login_minutes": {"type": "number", "minimum": 0},
+            "come_probability": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            "samples": {"type": ["integer", "null"], "minimum": 0},
+            "spread_minutes": {"type": ["number", "null"], "minimum": 0},
+            "bandwidth_minutes": {"type": ["number", "null"], "minimum": 0},
+            "pool_weight": {"type": ["number", "null"], "minimum": 0, "maximum": 1}}},
         "stages": {"type": "object", "additionalProperties": STAGE,
                    "propertyNames": {"enum": ["shadow", "warm", "full"]}},
         "steps": {"type": "array", "items": STEP},

@@ -8,12 +8,17 @@ MEASURED wake and hot-plug times plus the forecast's uncertainty band, the stage
 the resource profile, a node (``_decisions/placement.py``: least contention within capacity, cost-aware) and the
 steps ``{"at", "state", "stage"}`` the apply playbook enforces (``_decisions/plan_steps.py``).
 
-Lead time of a wake = (wake time + hot-plug time) x safety_factor + apply_interval + pre-warm, where wake time is
-``restore_s`` from ``saved`` or ``resume_s`` from ``paused``, the apply interval is how often the apply playbook
-runs (a step may fall due just after a run) and the pre-warm is how much earlier the warm window of
-``_decisions/warm_windows.py`` (which plans on the upper band ``p_high`` and the arrival edge) starts than the
-first slot where ``p`` itself reaches the threshold, capped at ``max_prewarm_minutes``: a wider band wakes
-earlier, into the cheaper ``warm`` stage; ``full`` follows at login - (hot-plug x safety + apply interval).
+With arrival profiles (the product's default) a warm window is the arrival policy's (``_decisions/warm_windows``):
+it starts where the user's own arrival distribution makes a login likely enough for the risk setting, so its width
+follows the user's spread (tight for the punctual, wide for the irregular). The wake is the window's start minus
+the MEASURED lead ((wake time + hot-plug time) x safety_factor + apply_interval, where wake time is ``restore_s``
+from ``saved`` or ``resume_s`` from ``paused`` and the apply interval is how often the apply playbook runs); the
+predicted login is the arrival model's median in the window (the next one after ``now``); ``full`` is ready by the
+window's early login (1 in 10 logins come earlier); before that the desktop is in the cheaper ``warm`` stage.
+
+Without arrival profiles (occupancy policy) the pre-warm is how much earlier the window (which plans on the upper
+band ``p_high``) starts than the first slot where ``p`` itself reaches the threshold, capped at
+``max_prewarm_minutes``; the login and ``full`` are at that first slot.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ import datetime as _dt
 import math
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import placement as _placement
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import warm_windows as _warm_windows
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_steps import format_time, parse_time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_inputs as _inputs
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_windows as _warm_windows
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
 PLAN_VERSION = 1
@@ -33,7 +38,7 @@ DEFAULT_POLICY = {
     "safety_factor": 3.0,           # measured times are medians; x3 covers a slow restore under load
     "apply_interval_minutes": 5,    # how often playbooks/apply_plans.yml runs (cron / AWX schedule)
     "merge_gap_minutes": 60,        # shorter gaps between predicted sessions are bridged (stay up)
-    "max_prewarm_minutes": 90,      # cap of the band-driven early wake
+    "max_prewarm_minutes": 90,      # cap of the band-driven early wake (occupancy policy only)
     "release_grace_minutes": 30,    # keep the desktop this long after the predicted end
     "pause_gap_minutes": 180,       # release to paused (not saved) when the next wake is this close
     "headroom": 1.25,               # full = profile p95 x headroom
@@ -52,29 +57,59 @@ def _floor_minute(moment):
     return moment.replace(second=0, microsecond=0)
 
 
-def session_windows(forecast, risk, merge_gap):
-    """Expected sessions: ``[{"band": (start, end), "full": (start, end) or None}]``.
+def session_windows(forecast, risk, merge_gap, now=None):
+    """Expected sessions: ``[{"band": (start, end), "full": (start, end) or None, "login", "arrival"}]``.
 
-    ``band`` is a warm window of ``_decisions/warm_windows.py`` (forecast band and arrival edge included, no lead:
-    the lead is added here from measured times), ``full`` the part of it where ``p`` itself reaches the risk
-    threshold (a login is likely); before it the desktop is only ``warm``.
+    ``band`` is a warm window of ``_decisions/warm_windows.py`` (no lead: the lead is added here from measured
+    times). With arrival profiles it is the arrival policy's window, ``login`` the arrival model's median arrival
+    in it (the next one after ``now``), ``full`` starts at its early login (1 in 10 logins come earlier) and
+    ``arrival`` says why the window is as wide as it is. Without them (occupancy policy) ``full`` is the part of
+    the band where ``p`` itself reaches the risk threshold and the login is its start.
     """
     slot_minutes = int(forecast["slot"].total_seconds() // 60)
     contract = {"start": forecast["start"], "slot_minutes": slot_minutes, "p": forecast["p"],
                 "p_high": forecast["p_high"]}
     windows = _warm_windows.warm_windows(contract, risk=risk, lead_minutes=0,
                                          merge_gap_minutes=int(merge_gap.total_seconds() // 60),
-                                         arrivals=forecast.get("arrivals"))
+                                         arrivals=forecast.get("arrivals"), now=now)
     threshold = _warm_windows.risk_threshold(risk)
     start, slot = forecast["start"], forecast["slot"]
     sessions = []
     for window in windows:
         band = (parse_time(window["start"]), parse_time(window["end"]))
+        if "login" in window:
+            login = parse_time(window["login"])
+            sessions.append({"band": band, "full": (min(parse_time(window["early_login"]), login), band[1]),
+                             "login": login, "arrival": _arrival_why(window, band, login)})
+            continue
+        if now is not None and band[1] <= now:
+            continue
         likely = [i for i, value in enumerate(forecast["p"])
                   if value >= threshold and band[0] <= start + i * slot < band[1]]
         full = (start + likely[0] * slot, min(band[1], start + (likely[-1] + 1) * slot)) if likely else None
-        sessions.append({"band": band, "full": full})
+        sessions.append({"band": band, "full": full, "login": full[0] if full else band[0], "arrival": None})
     return sessions
+
+
+def _arrival_why(window, band, login):
+    """Why an arrival window is as wide as it is, as data and as one sentence for the plan summary."""
+    spread, samples = window.get("spread_minutes"), window.get("samples")
+    bandwidth, share = window.get("bandwidth_minutes"), window.get("pool_weight")
+    why = {"window_minutes": round((band[1] - band[0]).total_seconds() / 60.0, 1),
+           "before_login_minutes": round(max((login - band[0]).total_seconds(), 0.0) / 60.0, 1),
+           "come_probability": window.get("q"), "samples": samples, "spread_minutes": spread,
+           "bandwidth_minutes": bandwidth, "pool_weight": share}
+    if samples is None:
+        text = "arrival profile without spread details"
+    elif not samples:
+        text = "no arrivals of this kind of day yet: the pool's arrival times"
+    else:
+        text = "%d arrival(s) on this kind of day, spread %s, smoothed over %.0f min; pool weight %.0f %%" % (
+            samples, "%.0f min" % spread if spread is not None else "unknown",
+            bandwidth or 0.0, 100.0 * (share or 0.0))
+    why["explanation"] = "warm %.0f min before the median login: %s; comes with probability %.2f" % (
+        why["before_login_minutes"], text, window.get("q") or 0.0)
+    return why
 
 
 def _round_memory(mib):
@@ -124,9 +159,11 @@ def _timeline(sessions, measured, policy, conservative):
     out = []
     for session in sessions:
         band_start, band_end = session["band"]
-        login = session["full"][0] if session["full"] else band_start
-        prewarm = min(login - band_start, prewarm_cap)
-        item = {"login": login, "band_end": band_end, "prewarm": prewarm, "full": session["full"] is not None}
+        login = session["login"]
+        # An arrival window is already the trade of hits against idle time: its start is not capped.
+        prewarm = login - band_start if session["arrival"] else min(login - band_start, prewarm_cap)
+        item = {"login": login, "band_end": band_end, "prewarm": prewarm, "full": session["full"] is not None,
+                "full_from": session["full"][0] if session["full"] else None, "arrival": session["arrival"]}
         item["release"] = band_end + grace
         if out and login - prewarm - tick * 2 - hotplug <= out[-1]["release"]:
             out[-1]["release"], out[-1]["band_end"] = item["release"], band_end
@@ -138,7 +175,7 @@ def _timeline(sessions, measured, policy, conservative):
         wake_s = measured["resume_s"] if released_to == "paused" else measured["restore_s"]
         wake = _dt.timedelta(seconds=wake_s * safety)
         item["woken_from"] = released_to
-        item["full_at"] = item["login"] - hotplug - tick if item["full"] else None
+        item["full_at"] = item["full_from"] - hotplug - tick if item["full"] else None
         item["wake_at"] = item["login"] - item["prewarm"] - wake - hotplug - tick
         if item["full_at"] is not None:
             item["wake_at"] = min(item["wake_at"], item["full_at"] - tick - wake)
@@ -161,10 +198,11 @@ def _steps(timeline, conservative):
         wake_stage = "full" if conservative else "warm"
         steps.append({"at": format_time(item["wake_at"]), "state": "running", "stage": wake_stage,
                       "reason": "wake from %s %.1f min before the predicted login %s (%.1f min measured wake/"
-                                "resize + apply interval, %.1f min forecast band)"
+                                "resize + apply interval, %.1f min %s)"
                                 % (item["woken_from"], item["lead"].total_seconds() / 60, login,
                                    item["measured_lead"].total_seconds() / 60,
-                                   item["prewarm"].total_seconds() / 60)})
+                                   item["prewarm"].total_seconds() / 60,
+                                   "arrival spread" if item["arrival"] else "forecast band")})
         if item["full_at"] is not None and not conservative:
             steps.append({"at": format_time(item["full_at"]), "state": "running", "stage": "full",
                           "reason": "raise to full before the predicted login %s" % login})
@@ -201,18 +239,19 @@ def _hours(timeline):
 
 def _left_alone(desktop, method, reason):
     return {"desktop": desktop["desktop"], "node": desktop["node"], "method": method, "conservative": False,
-            "reason": reason, "predicted_login": None, "lead_minutes": None, "stages": {}, "steps": [],
+            "reason": reason, "predicted_login": None, "lead_minutes": None, "arrival": None, "stages": {},
+            "steps": [],
             "sessions": [], "cost": 0.0, "warnings": []}
 
 
-def _plan_user(user, forecast, desktop, profile, measured, policy):
+def _plan_user(user, forecast, desktop, profile, measured, policy, now=None):
     """Timeline, stages and demands for one user, or (None, reason)."""
     history = forecast["history"] or {}
     conservative = forecast["method"] == "fallback"
     if conservative and not history.get("sessions") and not any(forecast["p"]):
         return None, "fallback forecast without history: left alone"
     risk = policy["risk"] / (FALLBACK_FACTOR if conservative else 1.0)
-    sessions = session_windows(forecast, risk, _minutes(policy["merge_gap_minutes"]))
+    sessions = session_windows(forecast, risk, _minutes(policy["merge_gap_minutes"]), now)
     if not sessions:
         return None, "no login predicted in the window at risk %.2f" % policy["risk"]
     timeline = _timeline(sessions, measured, policy, conservative)
@@ -272,7 +311,7 @@ def build_plan(forecasts, desktops, nodes, profiles=None, prices=None, measured=
         if user not in forecasts:
             users[user] = _left_alone(desktop, "none", "no forecast: left alone")
             continue
-        drafted, reason = _plan_user(user, forecasts[user], desktop, profiles.get(user), measured, policy)
+        drafted, reason = _plan_user(user, forecasts[user], desktop, profiles.get(user), measured, policy, generated)
         if drafted is None:
             users[user] = _left_alone(desktop, forecasts[user]["method"], reason)
         else:
@@ -302,6 +341,7 @@ def _user_entry(ledger, user, desktop, forecast, drafted, prices, policy):
         "reason": forecast["reason"] or ("fallback forecast: conservative plan" if drafted["conservative"] else ""),
         "predicted_login": format_time(first["login"]),
         "lead_minutes": round(first["lead"].total_seconds() / 60.0, 2),
+        "arrival": first["arrival"],
         "stages": stages, "steps": _steps(timeline, drafted["conservative"]),
         "sessions": [{"wake": format_time(t["wake_at"]), "login": format_time(t["login"]),
                       "release": format_time(t["release"])} for t in timeline],

@@ -200,3 +200,27 @@ def test_arrival_windows_follow_the_local_day():
     assert ww.is_warm(wins, "2026-11-23T07:00:00Z") and not ww.is_warm(wins, "2026-11-24T07:00:00Z")
     with pytest.raises(ValueError):
         ww.arrival_windows(fc, dict(arrivals, slot_minutes=30))
+
+
+def test_arrival_quantile_reads_the_pmf_inside_a_range():
+    pmf = [0.0] * 96
+    pmf[16], pmf[17] = 0.5, 0.5
+    assert ww.arrival_quantile(pmf, 15) == pytest.approx(255.0)          # median: the edge between the slots
+    assert ww.arrival_quantile(pmf, 15, 0.1) == pytest.approx(16 * 15 + 0.2 * 15)
+    assert ww.arrival_quantile(pmf, 15, 0.5, 17) == pytest.approx(17 * 15 + 7.5)
+    assert ww.arrival_quantile(pmf, 15, 0.5, 20, 30) is None
+
+
+def test_arrival_windows_carry_the_login_and_drop_the_past():
+    pmf = normal_pmf(20, 1)                    # 09:00 local, SD 15 min
+    arrivals = {"offset_min": 0, "day_cut_minutes": 240, "slot_minutes": 15,
+                "weekdays": {str(d): {"q": 0.95, "pmf": pmf, "mean_minutes": 480, "samples": 30,
+                                      "spread_minutes": 15.0, "bandwidth_minutes": 8.0, "pool_weight": 0.01}
+                             for d in range(7)}}
+    fc = forecast([0.0] * 96 * 2, start="2026-11-23T04:00:00Z")
+    wins = ww.arrival_windows(fc, arrivals, risk=0.3, lead_minutes=0)
+    assert [w["login"] for w in wins] == ["2026-11-23T09:07:00Z", "2026-11-24T09:07:00Z"]
+    assert wins[0]["early_login"] < wins[0]["login"] and wins[0]["samples"] == 30
+    assert wins[0]["q"] == pytest.approx(0.75 * 0.95)   # Prophet sees nobody: its come probability is 0
+    later = ww.arrival_windows(fc, arrivals, risk=0.3, lead_minutes=0, now="2026-11-23T12:00:00Z")
+    assert [w["login"] for w in later] == ["2026-11-24T09:07:00Z"]

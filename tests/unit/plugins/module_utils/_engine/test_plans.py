@@ -253,15 +253,6 @@ def test_summary_template_errors_are_clear():
         plan_files.render_summary(build(), "{{ plan.nope.deeper }}")
 
 
-def test_window_stand_in_matches_the_policy_on_a_plain_workday(monkeypatch):
-    from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_windows
-    with_policy = build()
-    monkeypatch.setattr(plan_windows, "_policy", None)
-    without = build()
-    assert [s["at"] for s in without["users"]["alice"]["steps"]] == \
-        [s["at"] for s in with_policy["users"]["alice"]["steps"]]
-
-
 def test_users_forecast_without_a_desktop_are_listed_not_planned():
     data = plan_data.inputs()
     data["forecasts"].append(plan_data.forecast("mallory"))
