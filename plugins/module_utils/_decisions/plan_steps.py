@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
 UTC = _dt.timezone.utc
@@ -23,27 +24,12 @@ DEFAULT_GRACE_MINUTES = 15
 
 def parse_time(value, what="time"):
     """An ISO-8601 string (``...Z`` or with an offset) or a datetime -> timezone-aware UTC datetime."""
-    if isinstance(value, _dt.datetime):
-        parsed = value
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = _dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidInput("%s %r is not an ISO-8601 time such as 2026-11-23T07:30:00Z" % (what, value),
-                               value=str(value)) from None
-    else:
-        raise InvalidInput("%s must be an ISO-8601 time string, got %r" % (what, value), value=repr(value))
-    if parsed.tzinfo is None:
-        raise InvalidInput("%s %r has no timezone; use UTC with a Z suffix" % (what, value), value=str(value))
-    return parsed.astimezone(UTC)
+    return _time.to_utc(value, what)
 
 
 def format_time(moment):
     """UTC datetime -> ``2026-11-23T07:30:00Z`` (whole seconds)."""
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _time.iso_z(moment)
 
 
 def desired_step(steps, now):
@@ -55,12 +41,6 @@ def desired_step(steps, now):
         if at <= now and (best_at is None or at >= best_at):
             best, best_at = step, at
     return best
-
-
-def steps_due(steps, since, until):
-    """Steps that fall due in the window ``since < at <= until``, in time order."""
-    due = [s for s in steps if since < parse_time(s["at"], "step time") <= until]
-    return sorted(due, key=lambda s: parse_time(s["at"]))
 
 
 def is_release(step):

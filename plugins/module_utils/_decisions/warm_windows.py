@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import datetime as _dt
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
+
 DEFAULT_RISK = 0.3
 DEFAULT_LEAD_MINUTES = 15
 THRESHOLD_MIN = 0.01
@@ -222,16 +224,16 @@ def arrival_windows(forecast, arrivals, risk=DEFAULT_RISK, lead_minutes=DEFAULT_
     slot = int(forecast["slot_minutes"])
     if int(arrivals.get("slot_minutes", slot)) != slot:
         raise ValueError("arrival profiles and forecast use different slots")
-    start = _parse(forecast["start"])
-    now = _parse(now) if now is not None else None
+    start = _time.to_utc(forecast["start"])
+    now = _time.to_utc(now) if now is not None else None
     p = forecast["p"]
-    off = _dt.timedelta(minutes=int(arrivals.get("offset_min", 0)))
+    offset = int(arrivals.get("offset_min", 0))
     cut = _dt.timedelta(minutes=int(arrivals.get("day_cut_minutes", 240)))
-    end = start + _dt.timedelta(minutes=slot * len(p))
-    day = (start + off - cut).date()
+    end = _time.slot_start(start, len(p), slot)
+    day = (_time.local_wall(start, offset) - cut).date()
     out = []
     while True:
-        day_start = _dt.datetime(day.year, day.month, day.day, tzinfo=_dt.timezone.utc) + cut - off
+        day_start = _time.from_local_wall(_dt.datetime(day.year, day.month, day.day) + cut, offset)
         if day_start >= end:
             break
         profile = _day_profile(arrivals, day)
@@ -240,9 +242,9 @@ def arrival_windows(forecast, arrivals, risk=DEFAULT_RISK, lead_minutes=DEFAULT_
             n = len(profile["pmf"])
             p_day = p[k0:k0 + n] if k0 >= 0 and k0 + n <= len(p) else None
             q, pmf = blend_arrival(profile, p_day, slot, prophet_weight, come_weight)
-            k_now = int((now - day_start).total_seconds() // 60 // slot) if now is not None else 0
+            k_now = _time.slot_index(day_start, now, slot) if now is not None else 0
             for a, b in arrival_slots(q, pmf, slot, risk, lead_minutes, merge_gap_minutes):
-                if now is not None and day_start + _dt.timedelta(minutes=b * slot) <= now:
+                if now is not None and _time.slot_start(day_start, b, slot) <= now:
                     continue
                 first = max(a, k_now)
                 login = arrival_quantile(pmf, slot, 0.5, first, b)
@@ -251,11 +253,11 @@ def arrival_windows(forecast, arrivals, risk=DEFAULT_RISK, lead_minutes=DEFAULT_
                     login = early = max(first, a + _slots(lead_minutes, slot)) * slot
                 seg = p[max(k0 + a, 0):max(min(k0 + b, len(p)), 0)]
                 window = {
-                    "start": _iso(day_start + _dt.timedelta(minutes=a * slot)),
-                    "end": _iso(day_start + _dt.timedelta(minutes=b * slot)),
+                    "start": _time.iso_z(_time.slot_start(day_start, a, slot)),
+                    "end": _time.iso_z(_time.slot_start(day_start, b, slot)),
                     "peak": round(max(seg), 4) if seg else 0.0,
-                    "login": _iso(day_start + _dt.timedelta(minutes=login)),
-                    "early_login": _iso(day_start + _dt.timedelta(minutes=early)),
+                    "login": _time.iso_z(day_start + _dt.timedelta(minutes=login)),
+                    "early_login": _time.iso_z(day_start + _dt.timedelta(minutes=early)),
                     "q": round(q, 4),
                 }
                 window.update({k: profile[k] for k in EXPLAIN_KEYS if k in profile})
@@ -268,17 +270,6 @@ def _slots(minutes, slot_minutes):
     return -(-int(minutes) // slot_minutes) if minutes > 0 else 0
 
 
-def _parse(ts):
-    if isinstance(ts, _dt.datetime):
-        return ts.astimezone(_dt.timezone.utc)
-    s = ts[:-1] + "+00:00" if ts.endswith("Z") else ts
-    return _dt.datetime.fromisoformat(s).astimezone(_dt.timezone.utc)
-
-
-def _iso(t):
-    return t.replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def warm_windows(forecast, risk=DEFAULT_RISK, lead_minutes=DEFAULT_LEAD_MINUTES, merge_gap_minutes=60,
                  min_window_minutes=30, edge_fraction=0.5, arrivals=None, now=None):
     """Warm intervals of one user's forecast dict (see ``_engine/forecast.py``).
@@ -288,21 +279,15 @@ def warm_windows(forecast, risk=DEFAULT_RISK, lead_minutes=DEFAULT_LEAD_MINUTES,
     if arrivals:
         return arrival_windows(forecast, arrivals, risk, lead_minutes, merge_gap_minutes, now=now)
     slot = int(forecast["slot_minutes"])
-    start = _parse(forecast["start"])
+    start = _time.to_utc(forecast["start"])
     p = forecast["p"]
     hi = forecast.get("p_high") or p
     out = []
     for a, b in warm_slots(p, hi, slot, risk, lead_minutes, merge_gap_minutes, min_window_minutes, edge_fraction):
         seg = p[max(a, 0):max(b, 0)]
         out.append({
-            "start": _iso(start + _dt.timedelta(minutes=a * slot)),
-            "end": _iso(start + _dt.timedelta(minutes=b * slot)),
+            "start": _time.iso_z(_time.slot_start(start, a, slot)),
+            "end": _time.iso_z(_time.slot_start(start, b, slot)),
             "peak": round(max(seg), 4) if seg else 0.0,
         })
     return out
-
-
-def is_warm(windows, at):
-    """True when ``at`` (datetime or ISO) falls inside one of ``windows`` (start inclusive, end exclusive)."""
-    t = _parse(at)
-    return any(_parse(w["start"]) <= t < _parse(w["end"]) for w in windows)

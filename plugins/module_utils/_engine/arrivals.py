@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arrival_spread as _spread
 
 DEFAULTS = {
@@ -66,8 +67,7 @@ def user_days(rows, day_cut_minutes=240):
     ``rows``: one user's session rows (aware UTC ``start``/``end``, ``tz_offset_min``)."""
     first = {}
     for r in rows:
-        local = r["start"].replace(tzinfo=None) + _dt.timedelta(minutes=int(r["tz_offset_min"] or 0))
-        shifted = local - _dt.timedelta(minutes=day_cut_minutes)
+        shifted = _time.local_wall(r["start"], r["tz_offset_min"]) - _dt.timedelta(minutes=day_cut_minutes)
         day = shifted.date()
         minute = shifted.hour * 60 + shifted.minute + shifted.second / 60.0
         end = r.get("end") or r["start"]
@@ -241,8 +241,7 @@ def weekday_profiles_many(rows_by_user, now, offsets, options=None):
     model = ArrivalModel(rows_by_user, options)
     out = {}
     for user, offset_min in offsets.items():
-        local_now = (now + _dt.timedelta(minutes=offset_min)).replace(tzinfo=None)
-        today = (local_now - _dt.timedelta(minutes=model.opts["day_cut_minutes"])).date()
+        today = (_time.local_wall(now, offset_min) - _dt.timedelta(minutes=model.opts["day_cut_minutes"])).date()
         days = {}
         for k in range(7):
             day = today + _dt.timedelta(days=k)

@@ -39,6 +39,7 @@ import os
 import time
 import warnings
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._deps import require
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import stan_fit
@@ -85,26 +86,12 @@ def _prophet():
 
 
 def to_utc(value):
-    """datetime / ISO string -> aware UTC datetime (``None`` stays ``None``)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        s = value.strip()
-        if s.endswith("Z"):
-            s = s[:-1] + "+00:00"
-        try:
-            value = _dt.datetime.fromisoformat(s)
-        except ValueError:
-            raise InvalidInput("not an ISO-8601 time: %r" % value) from None
-    if not isinstance(value, _dt.datetime):
-        raise InvalidInput("not a datetime: %r" % (value,))
-    if value.tzinfo is None:
-        raise InvalidInput("naive datetime %s: session times must be timezone-aware UTC" % value.isoformat())
-    return value.astimezone(UTC)
+    """datetime / ISO string -> aware UTC datetime (``None`` stays ``None``; naive values are refused)."""
+    return _time.to_utc_or_none(value)
 
 
 def iso(value):
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+    return _time.iso_z(value)
 
 
 def normalise_rows(rows):

@@ -14,9 +14,9 @@ whole vCPU / 256 MiB. Hours without samples take the overall p95.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
 
@@ -32,12 +32,7 @@ def percentile(values, q):
 
 
 def _hour(at):
-    if isinstance(at, str):
-        s = at[:-1] + "+00:00" if at.endswith("Z") else at
-        at = _dt.datetime.fromisoformat(s)
-    if not isinstance(at, _dt.datetime) or at.tzinfo is None:
-        raise InvalidInput("sample time must be timezone-aware, got %r" % (at,))
-    return at.astimezone(_dt.timezone.utc).hour
+    return _time.utc_hour(at, "sample time")
 
 
 def user_profile(user, samples, q=95):

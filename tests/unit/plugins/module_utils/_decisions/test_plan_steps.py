@@ -48,12 +48,6 @@ def test_desired_step_is_last_step_at_or_before(now, expected):
     assert (step and step["stage"]) == expected
 
 
-def test_steps_due_in_window():
-    due = plan_steps.steps_due(STEPS, t("2026-11-23T06:55:00Z"), t("2026-11-23T07:50:00Z"))
-    assert [s["stage"] for s in due] == ["warm", "full"]
-    assert plan_steps.steps_due(STEPS, t("2026-11-23T07:00:00Z"), t("2026-11-23T07:10:00Z")) == []
-
-
 def test_due_actions_shape_and_idempotence():
     first = plan_steps.due_actions(PLAN, "2026-11-23T07:30:00Z")
     assert first == [{"user": "alice", "desktop": "desk-alice", "node": "n1", "state": "running",

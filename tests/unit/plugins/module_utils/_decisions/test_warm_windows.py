@@ -5,10 +5,17 @@ import math
 
 import pytest
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import warm_windows as ww
 
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def is_warm(windows, at):
+    """Test helper: ``at`` falls inside one of ``windows`` (start inclusive, end exclusive)."""
+    t = _time.to_utc(at)
+    return any(_time.to_utc(w["start"]) <= t < _time.to_utc(w["end"]) for w in windows)
 
 
 def day_curve(slot=15):
@@ -95,8 +102,8 @@ def test_nothing_to_warm():
 
 def test_is_warm_and_errors():
     wins = ww.warm_windows(forecast(day_curve()), risk=0.3)
-    assert ww.is_warm(wins, "2026-11-23T12:00:00Z")
-    assert not ww.is_warm(wins, "2026-11-23T03:00:00Z")
+    assert is_warm(wins, "2026-11-23T12:00:00Z")
+    assert not is_warm(wins, "2026-11-23T03:00:00Z")
     with pytest.raises(ValueError):
         ww.warm_slots([0.1], [0.1, 0.2], 15)
     with pytest.raises(ValueError):
@@ -192,12 +199,12 @@ def test_arrival_windows_follow_the_local_day():
                 for day, runs in (("mon", monday), ("tue", tuesday)) for a, b in runs]
     assert [(w["start"], w["end"]) for w in wins] == [(a.strftime(ISO), b.strftime(ISO)) for a, b in expected]
     assert monday and tuesday and monday[0][1] - monday[0][0] < tuesday[0][1] - tuesday[0][0]
-    assert ww.is_warm(wins, "2026-11-23T07:00:00Z") and ww.is_warm(wins, "2026-11-24T07:00:00Z")
-    assert not ww.is_warm(wins, "2026-11-23T20:00:00Z")
+    assert is_warm(wins, "2026-11-23T07:00:00Z") and is_warm(wins, "2026-11-24T07:00:00Z")
+    assert not is_warm(wins, "2026-11-23T20:00:00Z")
     # a dated profile overrides the weekday one: a day off on Tuesday
     arrivals["days"] = {"2026-11-24": weekend}
     wins = ww.warm_windows(fc, risk=0.3, lead_minutes=15, arrivals=arrivals)
-    assert ww.is_warm(wins, "2026-11-23T07:00:00Z") and not ww.is_warm(wins, "2026-11-24T07:00:00Z")
+    assert is_warm(wins, "2026-11-23T07:00:00Z") and not is_warm(wins, "2026-11-24T07:00:00Z")
     with pytest.raises(ValueError):
         ww.arrival_windows(fc, dict(arrivals, slot_minutes=30))
 
@@ -219,8 +226,8 @@ def test_arrival_windows_carry_the_login_and_drop_the_past():
                              for d in range(7)}}
     fc = forecast([0.0] * 96 * 2, start="2026-11-23T04:00:00Z")
     wins = ww.arrival_windows(fc, arrivals, risk=0.3, lead_minutes=0)
-    assert [w["login"] for w in wins] == ["2026-11-23T09:07:00Z", "2026-11-24T09:07:00Z"]
+    assert [w["login"] for w in wins] == ["2026-11-23T09:07:30Z", "2026-11-24T09:07:30Z"]
     assert wins[0]["early_login"] < wins[0]["login"] and wins[0]["samples"] == 30
     assert wins[0]["q"] == pytest.approx(0.75 * 0.95)   # Prophet sees nobody: its come probability is 0
     later = ww.arrival_windows(fc, arrivals, risk=0.3, lead_minutes=0, now="2026-11-23T12:00:00Z")
-    assert [w["login"] for w in later] == ["2026-11-24T09:07:00Z"]
+    assert [w["login"] for w in later] == ["2026-11-24T09:07:30Z"]

@@ -4,10 +4,17 @@ import datetime as dt
 
 import pytest
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import warm_windows as ww
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arrivals as ar
 
 UTC = dt.timezone.utc
+
+
+def is_warm(windows, at):
+    """Test helper: ``at`` falls inside one of ``windows`` (start inclusive, end exclusive)."""
+    t = _time.to_utc(at)
+    return any(_time.to_utc(w["start"]) <= t < _time.to_utc(w["end"]) for w in windows)
 
 
 def session(day, hour, minutes=480, offset=60):
@@ -63,5 +70,5 @@ def test_weekday_profiles_drive_warm_windows():
                 "p_high": [0.0] * 96 * 7}
     wins = ww.warm_windows(forecast, risk=0.3, arrivals=arrivals)
     # Monday 09:00 local = 08:00 UTC is warm, the weekend is not
-    assert ww.is_warm(wins, "2026-04-27T08:00:00Z") and ww.is_warm(wins, "2026-05-01T08:00:00Z")
-    assert not ww.is_warm(wins, "2026-05-02T08:00:00Z") and not ww.is_warm(wins, "2026-04-27T20:00:00Z")
+    assert is_warm(wins, "2026-04-27T08:00:00Z") and is_warm(wins, "2026-05-01T08:00:00Z")
+    assert not is_warm(wins, "2026-05-02T08:00:00Z") and not is_warm(wins, "2026-04-27T20:00:00Z")
