@@ -8,8 +8,8 @@ import pathlib
 
 import pytest
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arrivals, importers, plans
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast as fc
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import forecast_round, importers, plans
 from ansible_collections.shadowdesk.vdi.tests import punctual_user as pu
 from test_allocation_plan_action import ROOT, run_playbook
 
@@ -58,12 +58,8 @@ def test_wtmp_plan_shows_the_next_login_not_a_past_one():
     by_user = {}
     for row in rows:
         by_user.setdefault(row["user"], []).append(row)
-    forecasts = fc.forecast_many(by_user, now, options={"horizon_hours": 48}, engine="serial")
-    forecasts = [f for f in forecasts.values() if "error" not in f]
-    profiles = arrivals.weekday_profiles_many(by_user, now, {f["user"]: arrivals.usual_offset(by_user[f["user"]])
-                                                             for f in forecasts})
-    for item in forecasts:
-        item["arrivals"] = profiles[item["user"]]
+    forecasts, errors = forecast_round.forecasts_for(by_user, now, options={"horizon_hours": 48}, engine="serial")
+    assert not errors and all(f["arrivals"]["weekdays"] for f in forecasts)
     desktops = {f["user"]: {"desktop": "desk-" + f["user"], "max_vcpus": 2, "max_memory_mib": 4096}
                 for f in forecasts}
     plan = plans.build_plan(forecasts, desktops, [{"name": "n1", "vcpus": 512, "memory_mib": 2 ** 20}],
@@ -71,5 +67,5 @@ def test_wtmp_plan_shows_the_next_login_not_a_past_one():
     planned = {u: e for u, e in plan["users"].items() if e["predicted_login"]}
     assert planned, "some wtmp users are predicted to log in within 48 h"
     for user, entry in planned.items():
-        assert fc.to_utc(entry["predicted_login"]) >= now, (user, entry["predicted_login"])
+        assert _time.to_utc(entry["predicted_login"]) >= now, (user, entry["predicted_login"])
         assert entry["arrival"]["explanation"], user

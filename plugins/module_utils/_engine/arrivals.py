@@ -44,7 +44,7 @@ DEFAULTS = {
     "day_cut_minutes": 240,     # a local day starts at 04:00
     "slot_minutes": 15,
     "bandwidth_minutes": 60,    # the pool's kernel, and the prior of every user's own bandwidth
-    "bandwidth_scale": 1.0,     # x the plug-in bandwidth of a user's own arrivals
+    "bandwidth_scale": 0.75,    # x the plug-in bandwidth of a user's own arrivals
     "k_bandwidth": 2.0,         # pseudo-samples of the prior bandwidth (log-scale shrinkage)
     "min_bandwidth_minutes": 2.0,
     "other_weight": 0.5,       # weight of the user's other same-class days against this weekday's

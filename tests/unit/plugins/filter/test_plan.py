@@ -1,5 +1,6 @@
 import json
 
+import jinja2
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
@@ -11,8 +12,16 @@ from ansible_collections.shadowdesk.vdi.tests import plan_data
 PLAN = plans.build_plan(**plan_data.inputs())
 
 
-def test_registered():
-    assert FilterModule().filters()["due_actions"] is due_actions
+def test_the_registered_filter_works_inside_a_template():
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters.update(FilterModule().filters())
+    login = PLAN["users"]["alice"]["predicted_login"]
+    text = env.from_string("{% for a in plan | due_actions(now) %}{{ a.user }}={{ a.stage }} {% endfor %}").render(
+        plan=PLAN, now=login)
+    assert text.split() == ["alice=full", "bob=full"]
+    # before anyone's first step nothing is due
+    assert env.from_string("{{ plan | due_actions(now) | length }}").render(plan=PLAN, now=PLAN["window"]["start"]) \
+        == "0"
 
 
 def test_due_actions_from_dict_and_text():

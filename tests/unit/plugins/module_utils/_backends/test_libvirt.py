@@ -10,6 +10,7 @@ tmp_path; the 'golden image' is a tiny empty qcow2.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import hashlib
 import os
@@ -21,6 +22,7 @@ import pytest
 
 libvirt = pytest.importorskip("libvirt")
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time  # noqa: E402
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _libvirt_xml as lxml  # noqa: E402
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends._libvirt_domain import (  # noqa: E402
     SD_NAMESPACE, render_domain_xml,
@@ -443,14 +445,22 @@ def test_shutoff_gpu_change_goes_to_config(backend, golden, tmp_path):
 
 
 # -- utilisation and snapshots -----------------------------------------------------------------------------------
-def test_utilisation_shape(backend, golden, tmp_path):
+def test_utilisation_measures_the_running_guest(backend, golden, tmp_path):
     backend.create(make_spec(golden, tmp_path))
-    assert backend.utilisation("sd-alice", 0.1)["cpu_percent"] == 0.0  # shut off
+    stopped = backend.utilisation("sd-alice", 0.1)
+    assert (stopped["cpu_percent"], stopped["memory"], stopped["state"]) == (0.0, {}, "shutoff")
     backend.start("sd-alice")
-    util = backend.utilisation("sd-alice", interval=0.1)
-    assert set(util) >= {"cpu_percent", "memory", "disks", "nets", "sampled_at"}
-    assert set(util["disks"]) == {"disk0"} and set(util["nets"]) == {"net0"}
-    assert set(util["memory"]) >= {"actual_mib"} and util["sampled_at"].endswith("Z")
+    before = dt.datetime.now(dt.timezone.utc)
+    first = backend.utilisation("sd-alice", interval=0.1)
+    second = backend.utilisation("sd-alice", interval=0.1)
+    after = dt.datetime.now(dt.timezone.utc)
+    # the test driver's guest clock runs at wall speed on its one online vCPU: the CPU share is ~100 %
+    assert first["online_vcpus"] == 1 and 90.0 <= first["cpu_percent"] <= 100.5
+    assert first["memory"]["actual_mib"] == 512.0           # the shadow size of the spec
+    # counters only grow, per device key
+    for kind, key in (("disks", "disk0"), ("nets", "net0")):
+        assert all(second[kind][key][f] >= first[kind][key][f] for f in first[kind][key]), kind
+    assert before <= _time.to_utc(first["sampled_at"]) <= _time.to_utc(second["sampled_at"]) <= after
 
 
 def test_snapshots(backend, golden, tmp_path):

@@ -33,8 +33,15 @@ def test_interval_cost_splits_at_hours_and_spot_edges():
     assert placement.interval_cost(PRICES, "a", at(9), at(9)) == 0.0
 
 
-def test_resource_units():
-    assert placement.resource_units(2, 8192) == 4.0
+def test_a_gib_of_memory_costs_a_quarter_of_a_vcpu():
+    hour = (at(8), at(9))
+    prices = {"default": 0.1}
+    ledger = placement.Ledger([node("a")])
+    cpu = placement.choose_node(ledger, [hour + (1, 0, 0)], prices)
+    memory = placement.choose_node(ledger, [hour + (0, 4096, 0)], prices)
+    both = placement.choose_node(ledger, [hour + (2, 8192, 0)], prices)
+    assert cpu["cost"] == pytest.approx(memory["cost"]) == pytest.approx(0.1)   # 1 vCPU-hour = 4 GiB-hours
+    assert both["cost"] == pytest.approx(4 * cpu["cost"])
 
 
 def test_least_contention_wins_at_equal_price():
