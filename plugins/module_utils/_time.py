@@ -46,7 +46,7 @@ def to_utc(value, what="time", default_offset_min=None):
                            value=repr(value)[:40])
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         if default_offset_min is None:
-            raise InvalidInput("%s %r has no UTC offset; use UTC with a Z suffix" % (what, str(value)[:40]),
+            raise InvalidInput("%s %r is naive (no UTC offset); use UTC with a Z suffix" % (what, str(value)[:40]),
                                value=str(value)[:40])
         parsed = parsed.replace(tzinfo=_dt.timezone(_dt.timedelta(minutes=int(default_offset_min))))
     return parsed.astimezone(UTC)
