@@ -133,4 +133,3 @@ def pool_weight(samples, bandwidth, pool_pmf, slot_minutes, k_prior):
         if best_score is None or score > best_score:
             best, best_score = share, score
     return best
-
