@@ -68,14 +68,14 @@ def _only(allowed_parts, what):
     return rule
 
 
-PURE = ("module_utils._model", "module_utils._errors", "module_utils._decisions")
+PURE = ("module_utils._model", "module_utils._errors", "module_utils._time", "module_utils._decisions")
 ENGINE_OK = PURE + ("module_utils._engine", "module_utils._deps")
 
 
 def engine_rule(module):
     inner = part(module)
     if inner is not None:
-        return None if inner.startswith(ENGINE_OK) else "the engine imports only _model/_errors/_decisions/_deps"
+        return None if inner.startswith(ENGINE_OK) else "the engine imports only _model/_errors/_time/_decisions/_deps"
     if module.split(".")[0] == "ansible":
         return "the engine never imports ansible"
     if third_party(module):
@@ -118,8 +118,9 @@ def callback_rule(module):
 def rules_for(rel):
     """The rules of a file, by its path relative to plugins/."""
     rules = []
-    if rel in ("module_utils/_model.py", "module_utils/_errors.py") or rel.startswith("module_utils/_decisions/"):
-        rules.append(_only(PURE, "_model/_errors/_decisions are stdlib only"))
+    if rel in ("module_utils/_model.py", "module_utils/_errors.py", "module_utils/_time.py") \
+            or rel.startswith("module_utils/_decisions/"):
+        rules.append(_only(PURE, "_model/_errors/_time/_decisions are stdlib only"))
     if rel.startswith("module_utils/_engine/"):
         rules.append(engine_rule)
     if rel.startswith("module_utils/_backends/"):
