@@ -1,11 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: ShadowDesk engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters over allocation plans: ``due_actions``."""
+"""Filters over allocation plans: ``due_actions``, ``apply_batches``."""
 
 from __future__ import annotations
 
-# Documentation: plugins/filter/due_actions.yml (ansible-doc -t filter shadowdesk.vdi.due_actions).
+# Documentation: plugins/filter/due_actions.yml and apply_batches.yml (ansible-doc -t filter shadowdesk.vdi.NAME).
 
 import datetime as _dt
 import json
@@ -13,6 +13,7 @@ import json
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_actions import batches as _batches
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_steps import due_actions as _due
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_schema
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
@@ -43,6 +44,17 @@ def due_actions(plan, now, grace_minutes=15):
         raise AnsibleFilterError("due_actions: %s" % to_native(exc)) from None
 
 
+def apply_batches(actions, node_connections=None):
+    if not isinstance(actions, list):
+        raise AnsibleFilterError("apply_batches expects the list due_actions returns, got %s" % type(actions).__name__)
+    if node_connections is not None and not isinstance(node_connections, dict):
+        raise AnsibleFilterError("apply_batches: node_connections must be a dict of node -> connection options")
+    try:
+        return _batches(_plain(actions), _plain(node_connections or {}))
+    except ShadowDeskError as exc:
+        raise AnsibleFilterError("apply_batches: %s" % exc) from None
+
+
 class FilterModule:
     def filters(self):
-        return {"due_actions": due_actions}
+        return {"due_actions": due_actions, "apply_batches": apply_batches}

@@ -11,6 +11,8 @@ import hashlib
 import pathlib
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from integration.testbed import BASE_CMDLINE, SerialConsole, destroy_domain, unique_name
 
 SHADOW = dict(max_vcpus=4, max_memory_mib=512, shadow_vcpus=1, shadow_memory_mib=256)
@@ -146,3 +148,19 @@ class ProxmoxDesk:
 
     def cleanup(self):
         pass
+
+
+@pytest.fixture(params=[pytest.param("libvirt", marks=pytest.mark.libvirt),
+                        pytest.param("proxmox", marks=pytest.mark.pve)])
+def desk(request):
+    """The same test on both faces: real libvirtd + QEMU guests, and the PVE stand-in."""
+    if request.param == "libvirt":
+        testbed = request.getfixturevalue("libvirt_testbed")
+        print("libvirt accel: %s" % testbed.accel)
+        face = LibvirtDesk(testbed)
+    else:
+        face = ProxmoxDesk(request.getfixturevalue("pve_stand_in"))
+    try:
+        yield face
+    finally:
+        face.cleanup()

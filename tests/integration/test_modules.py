@@ -11,23 +11,8 @@ import json
 import pytest
 import trustme
 
-from integration.desks import LibvirtDesk, ProxmoxDesk
+from integration.desks import ProxmoxDesk
 from integration.module_runner import run_module
-
-
-@pytest.fixture(params=[pytest.param("libvirt", marks=pytest.mark.libvirt),
-                        pytest.param("proxmox", marks=pytest.mark.pve)])
-def desk(request):
-    if request.param == "libvirt":
-        testbed = request.getfixturevalue("libvirt_testbed")
-        print("libvirt accel: %s" % testbed.accel)
-        face = LibvirtDesk(testbed)
-    else:
-        face = ProxmoxDesk(request.getfixturevalue("pve_stand_in"))
-    try:
-        yield face
-    finally:
-        face.cleanup()
 
 
 def ok(result):

@@ -299,12 +299,6 @@ def test_vcpus_pending_without_cpu_hotplug(pve_stand_in, pve_api):
     assert pve_api.nodes("pve1").qemu(105).config.get(current=1)["vcpus"] == 1  # current only
 
 
-def test_vcpus_above_cores_times_sockets_is_rejected(pve_stand_in, pve_api):
-    pve_stand_in.add_vm("pve1", 105, "desk", cores=2, sockets=1)
-    exc = raises(pve_api.nodes("pve1").qemu(105).config.put, vcpus=3)
-    assert exc.status_code == 500 and "vcpus" in exc.content
-
-
 def test_cores_and_hostpci_pending_then_applied_on_start(pve_stand_in, pve_api):
     running_vm(pve_stand_in)
     pve_api.nodes("pve1").qemu(105).config.put(cores=4, hostpci0="0000:01:00.0,pcie=1")
@@ -636,3 +630,84 @@ def test_standalone_script_prints_connection_info(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ----------------------------------------------------------------------------- where it used to differ from PVE
+# The PVE stand-in where it used to differ from PVE 9.1.3 (issue 9), each case read in qemu-server's source.
+#
+# - PVE::JSONSchema compares bounds numerically: ``bwlimit``'s minimum is the string "0" in the schema.
+# - update_vm_api (API2/Qemu.pm) dies "no options specified" before anything else, and runs load_and_check_config
+#   (digest, check_lock, then the balloon limit) before it forks the POST worker: a locked VM answers at once.
+# - vcpus above cores*sockets is not a config error: a stopped VM stores it; on a running VM with CPU hot-plug
+#   qemu_cpu_hotplug dies "you can't add more vcpus than maxcpus", reported as "hotplug problem - ..." (400).
+# - clone_vm checks volume_has_feature('clone') per disk: a VM without disks is linked-cloned, and lvmthin
+#   (LvmThinPlugin: clone => {base, snap}) clones a snapshot; a dir storage (Plugin: clone => {base}) does not.
+
+
+def test_a_string_minimum_is_compared_as_a_number(pve_stand_in, pve_api):
+    pve_stand_in.add_template("pve1", 9000, "tpl")
+    exc = raises(pve_api.nodes("pve1").qemu(9000).clone.post, newid=200, bwlimit=-1)
+    assert exc.status_code == 400 and "minimum value of 0" in exc.errors["bwlimit"]
+    upid = pve_api.nodes("pve1").qemu(9000).clone.post(newid=200, bwlimit=0)
+    assert wait_task(pve_api, "pve1", upid)["exitstatus"] == "OK"
+
+
+@pytest.mark.parametrize("method", ["put", "post"])
+def test_a_config_change_without_options_is_refused(pve_stand_in, pve_api, method):
+    pve_stand_in.add_vm("pve1", 105, "desk")
+    config = pve_api.nodes("pve1").qemu(105).config
+    exc = raises(getattr(config, method))
+    assert exc.status_code == 500 and exc.content == "no options specified"
+    digest = config.get()["digest"]
+    assert raises(getattr(config, method), digest=digest).content == "no options specified"
+
+
+def test_a_locked_vm_answers_a_config_post_at_once_before_value_checks(pve_stand_in, pve_api):
+    pve_stand_in.add_vm("pve1", 105, "desk", memory="4096", balloon=1024)
+    pve_stand_in.hold_lock(105, "backup", seconds=None)
+    tasks = len(pve_stand_in.task_list())
+    config = pve_api.nodes("pve1").qemu(105).config
+    exc = raises(config.post, cores=2)
+    assert exc.status_code == 500 and exc.content == "VM 105 is locked (backup)"
+    exc = raises(config.post, balloon=8192)  # too large, but the lock is checked first
+    assert exc.content == "VM 105 is locked (backup)"
+    assert len(pve_stand_in.task_list()) == tasks, "no worker task for a request refused up front"
+    pve_stand_in.release_lock(105)
+    assert "balloon value too large" in raises(config.post, balloon=8192).content
+
+
+def test_vcpus_above_maxcpus_is_stored_on_a_stopped_vm(pve_stand_in, pve_api):
+    pve_stand_in.add_vm("pve1", 105, "desk", cores=2, sockets=1)
+    pve_api.nodes("pve1").qemu(105).config.put(vcpus=3)
+    assert pve_stand_in.vm(105)["config"]["vcpus"] == "3"
+
+
+def test_vcpus_above_maxcpus_is_a_hotplug_problem_on_a_running_vm(pve_stand_in, pve_api):
+    pve_stand_in.add_vm("pve1", 105, "desk", status="running", cores=2, sockets=1, vcpus=1,
+                        hotplug="network,disk,cpu")
+    exc = raises(pve_api.nodes("pve1").qemu(105).config.put, vcpus=3)
+    assert exc.status_code == 400
+    assert exc.errors["vcpus"].strip() == "hotplug problem - you can't add more vcpus than maxcpus"
+    assert pve_stand_in.vm(105)["config"]["vcpus"] == "1"
+
+
+def test_linked_clone_of_a_vm_without_disks(pve_stand_in, pve_api):
+    pve_stand_in.add_vm("pve1", 105, "diskless")
+    pve_api.nodes("pve1").qemu(105).config.put(delete="scsi0")   # the disk becomes unused0
+    upid = pve_api.nodes("pve1").qemu(105).clone.post(newid=200, full=0)
+    assert wait_task(pve_api, "pve1", upid)["exitstatus"] == "OK"
+    assert pve_stand_in.vm(200)["config"]["name"] == "Copy-of-VM-diskless"
+
+
+def test_linked_clone_of_a_snapshot_on_lvmthin_but_not_on_a_dir_storage(pve_stand_in, pve_api):
+    pve_stand_in.add_vm("pve1", 105, "thin")                          # scsi0 on local-lvm (lvmthin)
+    pve_stand_in.add_vm("pve1", 106, "dir", scsi0="local:106/vm-106-disk-0.qcow2,size=8G")
+    for vmid in (105, 106):
+        wait_task(pve_api, "pve1", pve_api.nodes("pve1").qemu(vmid).snapshot.post(snapname="s1"))
+    upid = pve_api.nodes("pve1").qemu(105).clone.post(newid=200, full=0, snapname="s1")
+    assert wait_task(pve_api, "pve1", upid)["exitstatus"] == "OK"
+    exc = raises(pve_api.nodes("pve1").qemu(106).clone.post, newid=201, full=0, snapname="s1")
+    assert exc.content == ("Linked clone feature is not supported for a snapshot of "
+                           "'local:106/vm-106-disk-0.qcow2' (scsi0)")
+    exc = raises(pve_api.nodes("pve1").qemu(105).clone.post, newid=202, full=0)
+    assert exc.content == "Linked clone feature is not supported for 'local-lvm:vm-105-disk-0' (scsi0)"

@@ -640,26 +640,13 @@ class PveStandIn:
     # ---------------------------------------------------------------- config update (update_vm)
     def update_config(self, vm: Vm, ctx: "_Ctx") -> dict[str, str]:
         """Apply a config change like qemu-server's update_vm; returns hotplug errors per option."""
-        args = ctx.args
-        changes = {k: v for k, v in ctx.raw.items()
-                   if k not in ("node", "vmid", "delete", "digest", "skiplock", "revert", "force",
-                                "background_delay", "import-working-storage")}
-        for k in changes:
-            changes[k] = _to_config_string(args[k]) if not isinstance(args[k], str) else args[k]
-        deletes = schema_mod.split_list(args.get("delete", ""))
-        reverts = schema_mod.split_list(args.get("revert", ""))
-        if args.get("digest") and args["digest"] != self.digest(vm):
-            raise _fail("detected modified configuration - file changed by other user? Try again.")
-        self._check_semantics(vm, changes, deletes)
+        changes, deletes, reverts = self.check_config_request(vm, ctx)
         # update_vm_api: deleting 'vmstate' (discarding a hibernation image) also drops the 'suspended' lock
         # (ignored by the lock check) and the runningmachine/runningcpu the resume would have enforced.
-        allow = ()
         if "vmstate" in deletes:
             if vm.config.get("lock") == "suspended":
-                allow = ("suspended",)
                 deletes.append("lock")
             deletes.extend(k for k in ("runningmachine", "runningcpu") if k in vm.config)
-        self._check_lock(vm, ctx, allow=allow)
         if "vmstate" in deletes and "vmstate" in vm.config:
             if _bool(vm.config.get("protection")):
                 raise _fail(f"can't remove vmstate '{vm.config['vmstate']}' - protection mode enabled")
@@ -693,17 +680,44 @@ class PveStandIn:
             return {}
         return self._hotplug_pending(vm)
 
+    def check_config_request(self, vm: Vm, ctx: "_Ctx") -> tuple[dict[str, str], list[str], list[str]]:
+        """The checks of qemu-server's update_vm_api, in its order, made before its worker forks (so a POST gets
+        them as a synchronous error, not a failed task) and again inside it: 'no options specified', the
+        delete/revert parameters, the digest, the VM lock (a 'suspended' lock does not count when 'vmstate' is
+        deleted), then value checks such as the balloon limit. Returns (changes, deletes, reverts)."""
+        args = ctx.args
+        changes = {k: v for k, v in ctx.raw.items()
+                   if k not in ("node", "vmid", "delete", "digest", "skiplock", "revert", "force",
+                                "background_delay", "import-working-storage", "skip_cloud_init")}
+        for k in changes:
+            changes[k] = _to_config_string(args[k]) if not isinstance(args[k], str) else args[k]
+        deletes = schema_mod.split_list(args.get("delete", ""))
+        reverts = schema_mod.split_list(args.get("revert", ""))
+        if args.get("skiplock") and ctx.user != "root@pam":
+            raise _param_error("skiplock", "Only root may use this option.")
+        if not changes and not deletes and not reverts:
+            raise _fail("no options specified")
+        self._check_delete_params(changes, deletes)
+        if args.get("digest") and args["digest"] != self.digest(vm):
+            raise _fail("detected modified configuration - file changed by other user? Try again.")
+        suspended_ok = "vmstate" in deletes and vm.config.get("lock") == "suspended"
+        self._check_lock(vm, ctx, allow=("suspended",) if suspended_ok else ())
+        self._check_semantics(vm, changes, deletes)
+        return changes, deletes, reverts
+
+    def _check_delete_params(self, changes: dict[str, str], deletes: list[str]) -> None:
+        for key in deletes:
+            if key in changes:
+                raise _param_error("delete", f"you can't use '-{key}' and -delete {key}' at the same time")
+            if not self.option_exists(key):
+                raise _param_error("delete", f"unknown option '{key}'")
+
     def option_exists(self, key: str) -> bool:
         """qemu-server option_exists: any $confdesc key, including those the set API does not take."""
         return key in CONFDESC_ONLY or schema_mod.lookup_property(
             self._config_props, key, schema_mod.QEMU_INDEX_LIMITS) is not None
 
     def _check_semantics(self, vm: Vm, changes: dict[str, str], deletes: list[str]) -> None:
-        for key in deletes:
-            if key in changes:
-                raise _param_error("delete", f"you can't use '-{key}' and -delete {key}' at the same time")
-            if not self.option_exists(key):
-                raise _param_error("delete", f"unknown option '{key}'")
         view = {**vm.config, **vm.pending, **changes}
         for key in deletes:
             view.pop(key, None)
@@ -711,10 +725,6 @@ class PveStandIn:
             balloon = int(view.get("balloon", 0) or 0)
             if balloon and balloon > current_memory(view.get("memory")):
                 raise _fail("balloon value too large (must be smaller than assigned memory)")
-        if "vcpus" in view and {"vcpus", "cores", "sockets"} & set(changes):
-            maxcpus = int(view.get("cores", 1)) * int(view.get("sockets", 1))
-            if int(view["vcpus"]) > maxcpus:
-                raise _fail(f"vcpus ({view['vcpus']}) must be less or equal than cores*sockets ({maxcpus})")
         for key, value in changes.items():
             if key.startswith("hostpci"):
                 parsed = self._parse_opt(key, value)
@@ -1099,15 +1109,9 @@ def _config_put(pve, ctx):
 @route("POST", Q + "/config")
 def _config_post(pve, ctx):
     vm = pve._vm(ctx)
-    # Parameter-level checks run before the worker forks, as in PVE; the rest fails the task.
-    deletes = schema_mod.split_list(ctx.args.get("delete", ""))
-    for key in deletes:
-        if key in ctx.raw:
-            raise _param_error("delete", f"you can't use '-{key}' and -delete {key}' at the same time")
-        if not pve.option_exists(key):
-            raise _param_error("delete", f"unknown option '{key}'")
-    if ctx.args.get("skiplock") and ctx.user != "root@pam":
-        raise _param_error("skiplock", "Only root may use this option.")
+    # update_vm_api's early checks (options, lock, values) answer before the worker forks, as in PVE; what the
+    # worker finds (hot-plug problems) fails the task.
+    pve.check_config_request(vm, ctx)
     pve._file_lock(vm)
 
     def work():
@@ -1283,6 +1287,22 @@ def _template(pve, ctx):
     return _power_task(pve, ctx, "qmtemplate", convert, vm)
 
 
+def _check_linked_clone(pve: PveStandIn, conf: dict[str, str], snapname: str | None) -> None:
+    """clone_vm: every disk (not CD-ROMs) needs its storage's 'clone' feature (volume_has_feature): a base volume
+    (a template's) on any storage, or a snapshot on lvmthin. A VM without disks has nothing to check."""
+    for key in sorted(conf):
+        if not DRIVE_RE.match(key) or key.startswith("unused") or "media=cdrom" in conf[key]:
+            continue
+        volid = pve._parse_opt(key, conf[key]).get("file", "")
+        storage, _, volname = volid.partition(":")
+        is_base = volname.rsplit("/", 1)[-1].startswith("base-")
+        lvmthin = storage.endswith("lvm")   # the stand-in's storage types, as /nodes/{node}/storage reports them
+        if is_base and not snapname or (snapname and lvmthin):
+            continue
+        what = f"a snapshot of '{volid}'" if snapname else f"'{volid}'"
+        raise _fail(f"Linked clone feature is not supported for {what} ({key})")
+
+
 @route("POST", Q + "/clone")
 def _clone(pve, ctx):
     vm = pve._vm(ctx)
@@ -1294,18 +1314,15 @@ def _clone(pve, ctx):
         raise _fail(f"no such cluster node '{target}'")
     is_template = _bool(vm.config.get("template"))
     full = args["full"] if "full" in args else not is_template
-    if args.get("snapname") and args["snapname"] not in vm.snapshots:
-        raise _fail(f"snapshot '{args['snapname']}' does not exist")
-    if not full:
-        if args.get("storage"):
-            raise _param_error("storage", "parameter 'storage' not allowed for linked clones")
-        if not is_template:
-            # Linked clones need base volumes, which only templates have (storage 'clone' feature).
-            disk = next((k for k in sorted(vm.config) if DRIVE_RE.match(k) and not k.startswith("unused")
-                         and "media=cdrom" not in vm.config[k]), "scsi0")
-            raise _fail(f"Linked clone feature is not supported for drive '{disk}'")
     if vm.config.get("lock") and not (is_template and vm.config["lock"] == "clone"):
         pve._check_lock(vm, ctx)
+    snapname = args.get("snapname")
+    if snapname and snapname not in vm.snapshots:
+        raise _fail(f"snapshot '{snapname}' does not exist")
+    if not full:
+        if args.get("storage"):
+            raise _fail("parameter 'storage' not allowed for linked clones")
+        _check_linked_clone(pve, vm.snapshots[snapname] if snapname else vm.config, snapname)
     if target != vm.node and vm.status == "running" and full is False:
         raise _fail("clone to another node of a running VM is not supported")
     source = vm.snapshots[args["snapname"]] if args.get("snapname") else vm.config

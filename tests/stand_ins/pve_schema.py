@@ -583,10 +583,11 @@ class Validator:
             if n is None:
                 self.add(path, f"type check ('{kind}') failed - got '{value}'")
                 return _INVALID
-            if "minimum" in schema and n < schema["minimum"]:
+            # PVE::JSONSchema compares numerically (Perl): a bound the schema writes as a string ("0") is a number
+            if "minimum" in schema and n < _number(str(schema["minimum"]), "number"):
                 self.add(path, f"value must have a minimum value of {schema['minimum']}")
                 return _INVALID
-            if "maximum" in schema and n > schema["maximum"]:
+            if "maximum" in schema and n > _number(str(schema["maximum"]), "number"):
                 self.add(path, f"value must have a maximum value of {schema['maximum']}")
                 return _INVALID
             if not self._check_enum(path, schema, value) or not self._check_format(path, schema, str(value), limits):

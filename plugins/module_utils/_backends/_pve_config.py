@@ -321,6 +321,25 @@ def power_state(status, conf):
     return STATE_SHUTOFF
 
 
+def summary_of_resource(item):
+    """One ``/cluster/resources`` entry of a managed VM -> the summary dict of ``DesktopBackend.summaries``, or None
+    for a VM that is not ours. The listing has no description, so the user is the one in the user tag (PVE's tag
+    alphabet, see sanitise_tag); it has no qmpstatus, so a paused VM shows as running; ``maxcpu`` is the VM's
+    online vCPUs and ``maxmem`` its defined (full) memory; the balloon target and the vCPU maximum are not in it."""
+    tags = parse_tags(item.get("tags"))
+    if item.get("template") or MANAGED_TAG not in tags:
+        return None
+    users = [t[len(USER_TAG_PREFIX):] for t in tags if t.startswith(USER_TAG_PREFIX)]
+    if item.get("lock") == "suspended":
+        state = STATE_SAVED
+    else:
+        state = STATE_RUNNING if item.get("status") == "running" else STATE_SHUTOFF
+    return {"name": item.get("name") or str(item.get("vmid")), "user": users[0] if users else None,
+            "state": state, "node": item.get("node"), "backend": BACKEND, "backend_id": str(item.get("vmid")),
+            "vcpus": _int(item.get("maxcpu"), 0), "memory_mib": None, "max_vcpus": None,
+            "max_memory_mib": _int(item.get("maxmem"), 0) // MIB, "lock": item.get("lock")}
+
+
 def snapshots_of(items):
     snaps = []
     for item in items or []:

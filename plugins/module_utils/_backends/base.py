@@ -38,6 +38,10 @@ class DesktopBackend(abc.ABC):
         self.close()
 
     # -- facts ---------------------------------------------------------------------------------------------------
+    def locate(self, names):
+        """Say that the next calls work on these desktops (a batch). A backend that finds a desktop by listing the
+        whole cluster reads that listing once here instead of once per desktop; the default does nothing."""
+
     @abc.abstractmethod
     def get(self, name):
         """Return ``DesktopFacts`` for ``name`` or ``None`` if it does not exist."""
@@ -45,6 +49,12 @@ class DesktopBackend(abc.ABC):
     @abc.abstractmethod
     def list(self, user=None):
         """Return ``DesktopFacts`` of every desktop this collection manages (tagged as a shadow), optionally one user's."""
+
+    def summaries(self):
+        """Every managed desktop as a small dict (``name``, ``user``, ``state``, ``node``, ``backend``,
+        ``backend_id``, ``vcpus``, ``memory_mib``), read with as few calls as the hypervisor allows: what an
+        inventory of a whole pool needs. The default summarises ``list()``."""
+        return [summary_of(facts) for facts in self.list()]
 
     @abc.abstractmethod
     def utilisation(self, name, interval=1.0):
@@ -115,3 +125,11 @@ class DesktopBackend(abc.ABC):
     @abc.abstractmethod
     def snapshot_delete(self, name, snapshot):
         """Delete a snapshot (not the disks)."""
+
+
+def summary_of(facts):
+    """``DesktopFacts`` -> the summary dict of ``DesktopBackend.summaries`` (current size: live when active)."""
+    size = facts.live if facts.is_active else facts.config
+    return {"name": facts.name, "user": facts.user, "state": facts.state, "node": facts.node,
+            "backend": facts.backend, "backend_id": facts.backend_id, "vcpus": size.vcpus,
+            "memory_mib": size.memory_mib, "max_vcpus": facts.max_vcpus, "max_memory_mib": facts.max_memory_mib}

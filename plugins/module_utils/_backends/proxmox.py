@@ -78,6 +78,7 @@ class ProxmoxBackend(DesktopBackend):
         super().__init__(options)
         self._api = None
         self._configs = {}  # vmid -> running config seen by the last get() (for classify)
+        self._located = {}  # name -> cluster/resources entries, read once by locate() for a batch
         self.api_timeout = int(options.get("api_timeout") or 60)
         self.task_timeout = float(options.get("task_timeout") or self.api_timeout)
         self.lock_timeout = float(options.get("lock_timeout") or self.api_timeout)
@@ -277,8 +278,16 @@ class ProxmoxBackend(DesktopBackend):
         items = self._get("cluster/resources", "list the cluster's VMs", type="vm") or []
         return [i for i in items if i.get("type") == "qemu"]
 
+    def locate(self, names):
+        wanted = set(names)
+        self._located = {}
+        for item in self._resources():
+            if item.get("name") in wanted:
+                self._located.setdefault(item["name"], []).append(item)
+
     def _find(self, name):
-        matches = [i for i in self._resources() if i.get("name") == name and not i.get("template")]
+        listing = self._located[name] if name in self._located else self._resources()
+        matches = [i for i in listing if i.get("name") == name and not i.get("template")]
         if len(matches) > 1:
             managed = [i for i in matches if pc.MANAGED_TAG in pc.parse_tags(i.get("tags"))]
             if len(managed) != 1:
@@ -327,6 +336,11 @@ class ProxmoxBackend(DesktopBackend):
             if user is None or facts.user == user:
                 out.append(facts)
         return sorted(out, key=lambda f: f.name)
+
+    def summaries(self):
+        # one call for the whole cluster (an inventory of a thousand desktops must not cost a thousand requests)
+        found = (pc.summary_of_resource(item) for item in self._resources())
+        return sorted((s for s in found if s is not None), key=lambda s: s["name"])
 
     def utilisation(self, name, interval=1.0):
         vm = self._vm(name)
@@ -379,19 +393,23 @@ class ProxmoxBackend(DesktopBackend):
             exc.details["cleanup_error"] = str(cleanup)
             exc.msg += " (the new clone %s (vmid %s) could not be removed: %s)" % (vm.name, vm.vmid, cleanup)
 
+    def _state(self, vm):
+        """The power state alone (two reads, not the four of _facts): what the lifecycle steps check first."""
+        return pc.power_state(self._status(vm), self._current(vm))
+
     def start(self, name):
         vm = self._vm(name)
-        facts = self._facts(vm)
-        if facts.state in (STATE_RUNNING,):
+        state = self._state(vm)
+        if state in (STATE_RUNNING,):
             return
-        if facts.state == STATE_PAUSED:
+        if state == STATE_PAUSED:
             self.resume(name)
             return
         self._run("post", vm.path + "/status/start", "start %s" % name, vm)
 
     def pause(self, name):
         vm = self._vm(name)
-        state = self._facts(vm).state
+        state = self._state(vm)
         if state == STATE_PAUSED:
             return
         if state != STATE_RUNNING:
@@ -400,7 +418,7 @@ class ProxmoxBackend(DesktopBackend):
 
     def resume(self, name):
         vm = self._vm(name)
-        state = self._facts(vm).state
+        state = self._state(vm)
         if state == STATE_RUNNING:
             return
         if state != STATE_PAUSED:
@@ -410,7 +428,7 @@ class ProxmoxBackend(DesktopBackend):
 
     def save(self, name):
         vm = self._vm(name)
-        state = self._facts(vm).state
+        state = self._state(vm)
         if state == STATE_SAVED:
             return
         if state not in (STATE_RUNNING, STATE_PAUSED):
@@ -420,7 +438,7 @@ class ProxmoxBackend(DesktopBackend):
 
     def stop(self, name, force=False):
         vm = self._vm(name)
-        state = self._facts(vm).state
+        state = self._state(vm)
         if state in (STATE_SHUTOFF, STATE_SAVED):
             return  # nothing runs; a saved image is only dropped by discard_saved_state
         if force:

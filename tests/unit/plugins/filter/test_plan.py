@@ -5,7 +5,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.shadowdesk.vdi.plugins.filter.plan import FilterModule, due_actions
+from ansible_collections.shadowdesk.vdi.plugins.filter.plan import FilterModule, apply_batches, due_actions
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plans
 from ansible_collections.shadowdesk.vdi.tests import plan_data
 
@@ -55,3 +55,16 @@ def test_grace_minutes_keyword():
 def test_bad_input_is_a_filter_error(plan, now, message):
     with pytest.raises(AnsibleFilterError, match=message):
         due_actions(plan, now)
+
+
+def test_apply_batches_groups_the_due_actions_of_a_plan_by_connection():
+    due = due_actions(PLAN, PLAN["users"]["alice"]["predicted_login"])
+    assert FilterModule().filters()["apply_batches"] is apply_batches
+    (batch,) = apply_batches(due)
+    assert batch["connection"] == {} and batch["actions"] == due
+    uris = {node: {"uri": "qemu+ssh://%s/system" % node} for node in {a["node"] for a in due}}
+    assert sorted(b["connection"]["uri"] for b in apply_batches(due, uris)) == sorted(u["uri"] for u in uris.values())
+    with pytest.raises(AnsibleFilterError, match="expects the list"):
+        apply_batches({"not": "a list"})
+    with pytest.raises(AnsibleFilterError, match="must be a dict"):
+        apply_batches(due, {a["node"]: "qemu:///system" for a in due})
