@@ -69,7 +69,7 @@ def test_one_call_wakes_and_releases_many_desktops_and_isolates_failures(desk):
 @pytest.mark.pve
 def test_a_locked_vm_fails_alone_and_a_down_cluster_fails_fast(pve_stand_in):
     desk = ProxmoxDesk(pve_stand_in)
-    names = [desk.new_name() for _ in range(3)]
+    names = [desk.new_name(), desk.new_name(), desk.new_name()]
     for index, name in enumerate(names):  # shadows as shadow_vm leaves them (its own tests cover creating them)
         spec = ShadowSpec(name=name, user="u%d" % index, source="9000", max_vcpus=4, max_memory_mib=512,
                           shadow_memory_mib=256)
