@@ -110,19 +110,48 @@ desktops:
   type: list
   elements: dict
   contains:
-    desktop: {description: Name of the desktop., type: str}
-    user: {description: Its user., type: str}
-    node: {description: The node it is on (as the hypervisor reports it)., type: str}
-    state: {description: The planned power state., type: str}
-    stage: {description: The planned stage., type: str}
-    changed: {description: Whether anything changed (or would, in check mode)., type: bool}
-    failed: {description: Whether this desktop failed., type: bool}
-    msg: {description: Why it failed (only when it failed)., type: str}
-    error_type: {description: The kind of failure, for example C(DesktopNotFound) or C(OperationRefused)., type: str}
-    steps: {description: Lifecycle steps taken, in order (those done before a failure)., type: list, elements: str}
-    changes: {description: Resource changes with how they took effect, as in M(shadowdesk.vdi.desktop_resources)., type: list, elements: dict}
-    pending: {description: Fields that wait for the next start., type: list, elements: str}
-    timings: {description: Seconds per step., type: dict}
+    desktop:
+      description: Name of the desktop.
+      type: str
+    user:
+      description: Its user.
+      type: str
+    node:
+      description: The node it is on, as the hypervisor reports it.
+      type: str
+    state:
+      description: The planned power state.
+      type: str
+    stage:
+      description: The planned stage.
+      type: str
+    changed:
+      description: Whether anything changed (or would change, in check mode).
+      type: bool
+    failed:
+      description: Whether this desktop failed.
+      type: bool
+    msg:
+      description: Why it failed (only when it failed).
+      type: str
+    error_type:
+      description: The kind of failure, for example C(DesktopNotFound) or C(OperationRefused).
+      type: str
+    steps:
+      description: Lifecycle steps taken, in order (those done before a failure).
+      type: list
+      elements: str
+    changes:
+      description: Resource changes with how they took effect, as in M(shadowdesk.vdi.desktop_resources).
+      type: list
+      elements: dict
+    pending:
+      description: Fields that wait for the next start.
+      type: list
+      elements: str
+    timings:
+      description: Seconds per step.
+      type: dict
   sample:
     - desktop: desk-alice
       user: alice
