@@ -32,9 +32,8 @@ def test_one_call_wakes_and_releases_many_desktops_and_isolates_failures(desk):
     wake, release = desk.new_name(), desk.new_name()
     ok(run_module("shadow_vm", dict(desk.create_args(wake, "alice"), state="running")))
     ok(run_module("shadow_vm", dict(desk.create_args(release, "bob"), state="running")))
-    if desk.observes_guest:
-        desk.wait_booted(wake)
-        desk.wait_booted(release)
+    if desk.observes_guest:  # the guest must be up before it is saved, so its restore can report the hot-plug
+        desk.wait_booted(wake, timeout=300)
     ok(run_module("shadow_vm", dict(desk.connection, name=wake, state="saved")))
     actions = [action(wake, "alice", "running", "full"), action(release, "bob", "saved", "shadow"),
                action("sdtest-nobody", "zed", "running", "full"), action(release, "mallory", "running", "full")]
@@ -60,7 +59,7 @@ def test_one_call_wakes_and_releases_many_desktops_and_isolates_failures(desk):
     info = ok(run_module("desktop_info", dict(desk.connection, name=wake)))["desktops"][0]
     assert info["state"] == "running" and info["live"]["vcpus"] == 4 and info["live"]["memory_mib"] == 512
     if desk.observes_guest:
-        desk.guest_stat(wake, cpus=4)  # the guest itself sees the hot-added vCPUs
+        desk.guest_stat(wake, timeout=180, cpus=4)  # the guest itself sees the hot-added vCPUs
 
     rerun = ok(run_module("plan_apply", dict(desk.connection, actions=actions[:2])))
     assert not rerun.changed and rerun["summary"]["unchanged"] == 2
