@@ -102,6 +102,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Shad
 
 FILE_ENDINGS = ("desktops.yml", "desktops.yaml", "shadowdesk.yml", "shadowdesk.yaml")
 EXTRA_KEYS = ("backend", "name")
+SIZE_KEYS = ("vcpus", "memory_mib", "max_vcpus", "max_memory_mib")
 
 
 def connection_options(entry, timeout):
@@ -206,8 +207,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "shadowdesk_user": desktop.get("user"), "shadowdesk_state": desktop.get("state"),
                 "shadowdesk_node": desktop.get("node"), "shadowdesk_backend": desktop.get("backend"),
                 "shadowdesk_backend_id": desktop.get("backend_id"), "shadowdesk_hypervisor": desktop["hypervisor"],
-                "shadowdesk_size": {k: desktop.get(k) for k in ("vcpus", "memory_mib", "max_vcpus",
-                                                                 "max_memory_mib")},
+                "shadowdesk_size": {k: desktop.get(k) for k in SIZE_KEYS},
                 "shadowdesk_stage": stage, "shadowdesk_planned_state": planned,
             }
             for key, value in hostvars.items():
