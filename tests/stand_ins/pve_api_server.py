@@ -1294,7 +1294,7 @@ def _check_linked_clone(pve: PveStandIn, conf: dict[str, str], snapname: str | N
         if not DRIVE_RE.match(key) or key.startswith("unused") or "media=cdrom" in conf[key]:
             continue
         volid = pve._parse_opt(key, conf[key]).get("file", "")
-        storage, _, volname = volid.partition(":")
+        storage, volname = volid.split(":", 1) if ":" in volid else ("", volid)
         is_base = volname.rsplit("/", 1)[-1].startswith("base-")
         lvmthin = storage.endswith("lvm")   # the stand-in's storage types, as /nodes/{node}/storage reports them
         if is_base and not snapname or (snapname and lvmthin):
