@@ -26,6 +26,9 @@ Contract (docs/architecture.md, "Forecast per user")::
   weekday x hour (``pool_profile``), or their own average when no pool is given, ``method: fallback`` + ``reason``.
 
 Everything here takes and returns plain data so ``forecast_task`` can run in a process pool or on a Dask worker.
+The parts live in their own files: series and grids (``forecast_series.py``: occupancy, pool profile, grid, the
+contract dict), the fast predictor (``forecast_fast.py``), the fallback (``forecast_fallback.py``); this file holds
+the Prophet model, its store and reuse, and the per-user / batch entry points. ``forecast_round.py`` runs a round.
 """
 
 from __future__ import annotations
@@ -39,12 +42,16 @@ import os
 import time
 import warnings
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._deps import require
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import stan_fit
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.forecast_fallback import fallback_forecast
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.forecast_fast import LightModel, light_params, predict
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.forecast_series import (  # noqa: F401 (re-exported)
+    UTC, busy_series, current_offset, forecast_dict, forecast_grid, history_fingerprint, how_index, iso,
+    normalise_rows, occupancy, pool_profile, to_utc,
+)
 
-UTC = _dt.timezone.utc
 DEFAULTS = {
     "horizon_hours": 48,
     "slot_minutes": 15,
@@ -85,173 +92,7 @@ def _prophet():
     return require("prophet")
 
 
-def to_utc(value):
-    """datetime / ISO string -> aware UTC datetime (``None`` stays ``None``; naive values are refused)."""
-    return _time.to_utc_or_none(value)
-
-
-def iso(value):
-    return _time.iso_z(value)
-
-
-def normalise_rows(rows):
-    """Session rows with aware UTC datetimes, sorted by start; bad rows raise InvalidInput."""
-    out = []
-    for r in rows:
-        start = to_utc(r["start"])
-        end = to_utc(r.get("end"))
-        if end is not None and end < start:
-            raise InvalidInput("session of %s ends before it starts (%s)" % (r.get("user"), iso(start)))
-        out.append({
-            "user": r.get("user"), "desktop": r.get("desktop"), "start": start, "end": end,
-            "source": r.get("source"), "tz_offset_min": int(r.get("tz_offset_min") or 0),
-        })
-    out.sort(key=lambda x: x["start"])
-    return out
-
-
-def history_fingerprint(rows):
-    """Stable hash of a user's sessions (start, end, offset), order-independent."""
-    h = hashlib.sha256()
-    for r in sorted((iso(to_utc(r["start"])), iso(to_utc(r.get("end"))) or "-", int(r.get("tz_offset_min") or 0))
-                    for r in rows):
-        h.update(("%s|%s|%d\n" % r).encode())
-    return h.hexdigest()[:32]
-
-
-def current_offset(rows, now=None, days=28):
-    """The user's UTC offset now: the most common offset of the sessions of the last ``days`` days (latest wins ties)."""
-    if not rows:
-        return 0
-    last = rows[-1]["start"] if now is None else now
-    counts = {}
-    for i, r in enumerate(rows):
-        if r["start"] >= last - _dt.timedelta(days=days):
-            c = counts.setdefault(r["tz_offset_min"], [0, 0])
-            c[0] += 1
-            c[1] = i
-    if not counts:
-        return rows[-1]["tz_offset_min"]
-    return max(counts.items(), key=lambda kv: (kv[1][0], kv[1][1]))[0]
-
-
-def occupancy(rows, grid_start_local, n_slots, slot_minutes, now, min_session_minutes=30):
-    """Share of each local slot the user was connected (numpy array of ``n_slots``).
-
-    ``grid_start_local`` is a naive local datetime; each session is shifted by its own offset. Open sessions run
-    to ``now``; a session is at least ``min_session_minutes`` long (a login means the user was there).
-    """
-    np = require("numpy")
-    total = n_slots * slot_minutes
-    diff = np.zeros(total + 1, dtype=np.int32)
-    for r in rows:
-        off = _dt.timedelta(minutes=r["tz_offset_min"])
-        end = r["end"] if r["end"] is not None else now
-        end = max(end, r["start"] + _dt.timedelta(minutes=min_session_minutes))
-        end = min(end, now) if r["start"] < now else end
-        s = int((r["start"].replace(tzinfo=None) + off - grid_start_local).total_seconds() // 60)
-        e = int((end.replace(tzinfo=None) + off - grid_start_local).total_seconds() // 60)
-        s, e = max(s, 0), min(e, total)
-        if e > s:
-            diff[s] += 1
-            diff[e] -= 1
-    on = np.minimum(np.cumsum(diff[:total]), 1)
-    return on.reshape(n_slots, slot_minutes).mean(axis=1)
-
-
-# --------------------------------------------------------------------------------------------------- pool profile
-
-def pool_profile(rows_by_user, now, weeks=8, min_session_minutes=30):
-    """Average occupancy of all users by local weekday x hour over the last ``weeks``: ``{"w,h": p}`` (168 keys)."""
-    np = require("numpy")
-    acc = np.zeros(168)
-    n = 0
-    for rows in rows_by_user.values():
-        rows = normalise_rows(rows)
-        rows = [r for r in rows if r["start"] < now]
-        if not rows:
-            continue
-        off = current_offset(rows, now)
-        end_local = (now + _dt.timedelta(minutes=off)).replace(tzinfo=None, minute=0, second=0, microsecond=0)
-        start_local = end_local - _dt.timedelta(days=7 * weeks)
-        start_local = start_local.replace(hour=0)
-        n_slots = int((end_local - start_local).total_seconds() // 3600)
-        occ = occupancy(rows, start_local, n_slots, 60, now, min_session_minutes)
-        how = _how_index(start_local, n_slots, 60)
-        sums = np.bincount(how, weights=occ, minlength=168)
-        cnt = np.bincount(how, minlength=168)
-        acc += sums / np.maximum(cnt, 1)
-        n += 1
-    if n:
-        acc /= n
-    return {"%d,%d" % (k // 24, k % 24): float(acc[k]) for k in range(168)}
-
-
-def _how_index(start_local, n_slots, slot_minutes):
-    """Local hour-of-week (Mon 00h = 0) of each slot."""
-    np = require("numpy")
-    base = start_local.weekday() * 24 + start_local.hour
-    mins = np.arange(n_slots) * slot_minutes + start_local.minute
-    return ((base + mins // 60) % 168).astype(int)
-
-
 # --------------------------------------------------------------------------------------------------- forecast
-
-def _result(user, method, reason, now, slot_minutes, start, p, lo, hi, rows, fingerprint):
-    return {
-        "user": user,
-        "method": method,
-        "reason": reason,
-        "generated_at": iso(now),
-        "slot_minutes": slot_minutes,
-        "start": iso(start),
-        "p": [round(float(x), 4) for x in p],
-        "p_low": [round(float(x), 4) for x in lo],
-        "p_high": [round(float(x), 4) for x in hi],
-        "history": {
-            "first": iso(rows[0]["start"]) if rows else None,
-            "last": iso(rows[-1]["start"]) if rows else None,
-            "sessions": len(rows),
-            "fingerprint": fingerprint,
-        },
-    }
-
-
-def _forecast_grid(now, horizon_hours, slot_minutes):
-    """UTC start (``now`` floored to the slot) and number of slots."""
-    floor = now.replace(second=0, microsecond=0)
-    floor -= _dt.timedelta(minutes=floor.minute % slot_minutes)
-    return floor, int(horizon_hours * 60 // slot_minutes)
-
-
-def _fallback(user, rows, now, opts, pool, fingerprint, reason):
-    np = require("numpy")
-    slot = opts["slot_minutes"]
-    start, n = _forecast_grid(now, opts["horizon_hours"], slot)
-    off = current_offset(rows, now) if rows else int(opts.get("tz_offset_min") or 0)
-    local0 = (start + _dt.timedelta(minutes=off)).replace(tzinfo=None)
-    how = _how_index(local0, n, slot)
-    if pool:
-        prof = np.array([pool.get("%d,%d" % (k // 24, k % 24), 0.0) for k in range(168)])
-        source = "the pool's average occupancy by weekday and hour"
-    elif rows:
-        end_local = (now + _dt.timedelta(minutes=off)).replace(tzinfo=None, minute=0, second=0, microsecond=0)
-        begin = (rows[0]["start"] + _dt.timedelta(minutes=rows[0]["tz_offset_min"])).replace(
-            tzinfo=None, minute=0, second=0, microsecond=0)
-        m = max(int((end_local - begin).total_seconds() // 3600), 1)
-        occ = occupancy(rows, begin, m, 60, now, opts["min_session_minutes"])
-        h = _how_index(begin, m, 60)
-        prof = np.bincount(h, weights=occ, minlength=168) / np.maximum(np.bincount(h, minlength=168), 1)
-        source = "the user's own average by weekday and hour"
-    else:
-        prof = np.zeros(168)
-        source = "nothing (no history, no pool profile)"
-    p = prof[how]
-    # A fallback knows little: the band spans the plausible range around the profile.
-    spread = np.sqrt(np.clip(p * (1 - p), 0, 0.25)) * 0.5
-    return _result(user, "fallback", "%s; using %s" % (reason, source), now, slot, start, p,
-                   np.clip(p - spread, 0, 1), np.clip(p + spread, 0, 1), rows, fingerprint)
-
 
 def _config_key(opts, has_calendar):
     keys = ("fit_slot_minutes", "history_weeks", "min_session_minutes", "country", "daily_order", "weekly_order",
@@ -260,13 +101,6 @@ def _config_key(opts, has_calendar):
     d["calendar"] = bool(has_calendar)
     d["v"] = MODEL_VERSION
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _busy(events, grid_start_local, n_slots, slot_minutes, off):
-    """Share of each local slot covered by calendar busy events (offset ``off``)."""
-    rows = [{"start": to_utc(e["start"]), "end": to_utc(e["end"]), "tz_offset_min": off} for e in events]
-    far = max([r["end"] for r in rows] + [_dt.datetime(1970, 1, 1, tzinfo=UTC)])
-    return occupancy(rows, grid_start_local, n_slots, slot_minutes, far, 0)
 
 
 _FEATURES = {}
@@ -358,7 +192,7 @@ def _stored(store, model_dir, user, now, opts, cfg, fingerprint, with_events):
     light = meta.get("light")
     if meta.get("fingerprint") == fingerprint and 0 <= age_h <= opts["max_model_age_hours"] and meta.get("band"):
         if light and not with_events:
-            return _LightModel(light), meta, True, None
+            return LightModel(light), meta, True, None
         model = store.load(model_dir, user)[0]
         if model is not None:
             return model, meta, True, None
@@ -388,10 +222,10 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
         raise InvalidInput("slot_minutes must divide an hour or be a multiple of it, got %s" % slot)
 
     if not rows:
-        return _fallback(user, rows, now, opts, pool, fingerprint, "no history")
+        return fallback_forecast(user, rows, now, opts, pool, fingerprint, "no history")
     span_days = (now - rows[0]["start"]).total_seconds() / 86400.0
     if span_days < opts["min_history_days"]:
-        return _fallback(user, rows, now, opts, pool, fingerprint,
+        return fallback_forecast(user, rows, now, opts, pool, fingerprint,
                          "history spans %.1f days (< %s)" % (span_days, opts["min_history_days"]))
 
     off = current_offset(rows, now)
@@ -407,15 +241,15 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
     ds = pd.date_range(begin_local, periods=n_fit, freq="%dmin" % fit_slot)
 
     events = list(calendar or [])
-    start, n_out = _forecast_grid(now, opts["horizon_hours"], slot)
+    start, n_out = forecast_grid(now, opts["horizon_hours"], slot)
     # Predict on the fit grid from the last fit slot to past the horizon, then interpolate.
     pred_start = end_local
     n_pred = int(math.ceil((opts["horizon_hours"] * 60 + 2 * fit_slot) / fit_slot)) + 1
     pds = pd.date_range(pred_start, periods=n_pred, freq="%dmin" % fit_slot)
     busy_hist = busy_pred = None
     if events:
-        busy_hist = _busy(events, begin_local, n_fit, fit_slot, off)
-        busy_pred = _busy(events, pred_start, n_pred, fit_slot, off)
+        busy_hist = busy_series(events, begin_local, n_fit, fit_slot, off)
+        busy_pred = busy_series(events, pred_start, n_pred, fit_slot, off)
 
     cfg = _config_key(opts, bool(events))
     store = None
@@ -426,7 +260,7 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
     t0 = time.time()
     if not reused:
         if float(y.max()) == 0.0:
-            return _fallback(user, rows, now, opts, pool, fingerprint,
+            return fallback_forecast(user, rows, now, opts, pool, fingerprint,
                              "no connected time in the last %s weeks" % opts["history_weeks"])
         model = _new_model(opts, bool(events))
         train = _frame(ds, busy_hist)
@@ -446,8 +280,8 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
             model.fit(train, iter=int(opts["cold_iter"]))
         fit_s = time.time() - t0
         # In-sample residual spread per local hour of week -> analytic band.
-        fitted = _predict(model, _frame(ds, busy_hist))
-        how = _how_index(begin_local, n_fit, fit_slot)
+        fitted = predict(model, _frame(ds, busy_hist))
+        how = how_index(begin_local, n_fit, fit_slot)
         res = y - fitted
         cnt = np.bincount(how, minlength=168)
         sq = np.bincount(how, weights=res * res, minlength=168)
@@ -459,13 +293,13 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
                 "fingerprint": fingerprint, "config": cfg, "fitted_at": iso(now), "fit_seconds": round(fit_s, 4),
                 "data_first": iso(rows[0]["start"]), "data_last": iso(rows[-1]["start"]),
                 "sessions": len(rows), "tz_offset_min": off, "warm_start": bool(init), "band": band,
-                "light": _light(model),
+                "light": light_params(model),
             })
     else:
         band = meta["band"]
 
-    yhat = _predict(model, _frame(pds, busy_pred))
-    sd = np.asarray(band["sd_how"])[_how_index(pred_start, n_pred, fit_slot)]
+    yhat = predict(model, _frame(pds, busy_pred))
+    sd = np.asarray(band["sd_how"])[how_index(pred_start, n_pred, fit_slot)]
     se = sd / math.sqrt(band["weeks"])
     # interpolate from fit slot centres to output slot centres (local minutes since pred_start)
     xs = np.arange(n_pred) * fit_slot + fit_slot / 2.0
@@ -478,74 +312,7 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
     hi = np.clip(p + z * s, 0, 1)
     reason = "reused model fitted at %s (history unchanged)" % meta["fitted_at"] if reused else (
         "fitted on %d weeks%s" % (round(n_fit * fit_slot / 10080.0), " (warm start)" if init else ""))
-    return _result(user, "prophet", reason, now, slot, start, p, lo, hi, rows, fingerprint)
-
-
-class _LightModel:
-    """Just what the fast predictor needs, kept in the model's meta so a reuse skips ``model_from_json``."""
-
-    def __init__(self, d):
-        pd = require("pandas")
-        np = require("numpy")
-        self.extra_regressors, self.holidays, self.country_holidays = {}, None, None
-        self.growth, self.seasonality_mode = "linear", "additive"
-        self.seasonalities = dict((k, v) for k, v in d["seasonalities"])
-        self.start = pd.Timestamp(d["start"])
-        self.t_scale = pd.Timedelta(seconds=d["t_scale_s"])
-        self.changepoints_t = np.asarray(d["changepoints_t"])
-        self.y_scale = d["y_scale"]
-        self.params = {k: np.asarray([v]) for k, v in d["params"].items()}
-        self.piecewise_linear = _prophet().Prophet.piecewise_linear  # a static method
-
-
-def _light(model):
-    np = require("numpy")
-    if model.extra_regressors or model.holidays is not None or model.country_holidays:
-        return None
-    return {
-        # a list: the meta file is written with sorted keys, and beta follows Prophet's seasonality order
-        "seasonalities": [[k, {"period": v["period"], "fourier_order": v["fourier_order"],
-                               "condition_name": v["condition_name"], "mode": v["mode"]}]
-                          for k, v in model.seasonalities.items()],
-        "start": str(model.start), "t_scale_s": model.t_scale.total_seconds(),
-        "changepoints_t": [float(x) for x in np.asarray(model.changepoints_t)],
-        "y_scale": float(model.y_scale),
-        "params": {k: np.asarray(model.params[k])[0].ravel().tolist()
-                   for k in ("k", "m", "delta", "beta", "sigma_obs")},
-    }
-
-
-def _predict(model, frame):
-    """yhat of ``frame``. Fast numpy path for our own additive seasonal models (no holidays / regressors):
-    Prophet's piecewise-linear trend + Fourier features x beta, the same arithmetic as ``Prophet.predict`` without
-    its pandas overhead (~1 ms instead of ~30 ms). Anything else goes through ``Prophet.predict``."""
-    np = require("numpy")
-    simple = (not model.extra_regressors and model.holidays is None and not model.country_holidays
-              and model.growth == "linear" and model.seasonality_mode == "additive"
-              and all(v["mode"] == "additive" for v in model.seasonalities.values()))
-    if not simple:
-        out = model.predict(frame)
-        return np.asarray(out["yhat"], dtype=float)
-    ds = frame["ds"]
-    t = np.asarray((ds - model.start) / model.t_scale, dtype=float)
-    par = model.params
-    trend = model.piecewise_linear(t, np.asarray(par["delta"])[0], float(np.asarray(par["k"]).ravel()[0]),
-                                   float(np.asarray(par["m"]).ravel()[0]), model.changepoints_t)
-    days = ds.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9 / 86400.0
-    cols = []
-    for name, sea in model.seasonalities.items():
-        arg = 2.0 * np.pi * days / sea["period"]
-        block = []
-        for i in range(sea["fourier_order"]):
-            block.append(np.sin((i + 1) * arg))
-            block.append(np.cos((i + 1) * arg))
-        block = np.column_stack(block)
-        if sea["condition_name"] is not None:
-            block = block * np.asarray(frame[sea["condition_name"]], dtype=float)[:, None]
-        cols.append(block)
-    x = np.hstack(cols)
-    beta = np.asarray(par["beta"])[0]
-    return (trend + x @ beta[: x.shape[1]]) * model.y_scale
+    return forecast_dict(user, "prophet", reason, now, slot, start, p, lo, hi, rows, fingerprint)
 
 
 def forecast_task(task):
