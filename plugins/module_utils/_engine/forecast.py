@@ -48,7 +48,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import stan
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.forecast_fallback import fallback_forecast
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.forecast_fast import LightModel, light_params, predict
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.forecast_series import (  # noqa: F401 (re-exported)
-    UTC, busy_series, current_offset, forecast_dict, forecast_grid, history_fingerprint, how_index, iso,
+    busy_series, current_offset, forecast_dict, forecast_grid, history_fingerprint, how_index, iso,
     normalise_rows, occupancy, pool_profile, to_utc,
 )
 
@@ -226,7 +226,7 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
     span_days = (now - rows[0]["start"]).total_seconds() / 86400.0
     if span_days < opts["min_history_days"]:
         return fallback_forecast(user, rows, now, opts, pool, fingerprint,
-                         "history spans %.1f days (< %s)" % (span_days, opts["min_history_days"]))
+                                 "history spans %.1f days (< %s)" % (span_days, opts["min_history_days"]))
 
     off = current_offset(rows, now)
     tz = _dt.timedelta(minutes=off)
@@ -261,7 +261,7 @@ def forecast_user(user, rows, now, options=None, pool=None, calendar=None, model
     if not reused:
         if float(y.max()) == 0.0:
             return fallback_forecast(user, rows, now, opts, pool, fingerprint,
-                             "no connected time in the last %s weeks" % opts["history_weeks"])
+                                     "no connected time in the last %s weeks" % opts["history_weeks"])
         model = _new_model(opts, bool(events))
         train = _frame(ds, busy_hist)
         train["y"] = y

@@ -41,4 +41,4 @@ def fallback_forecast(user, rows, now, opts, pool, fingerprint, reason):
     # A fallback knows little: the band spans the plausible range around the profile.
     spread = np.sqrt(np.clip(p * (1 - p), 0, 0.25)) * 0.5
     return forecast_dict(user, "fallback", "%s; using %s" % (reason, source), now, slot, start, p,
-                   np.clip(p - spread, 0, 1), np.clip(p + spread, 0, 1), rows, fingerprint)
+                         np.clip(p - spread, 0, 1), np.clip(p + spread, 0, 1), rows, fingerprint)
