@@ -92,7 +92,7 @@ class Bench:
         console = SerialConsole(_console_path(dom))
         if path != "cold":
             self.backend.start(name)
-            console.wait_for("SHADOWDESK-READY", 180)
+            console.wait_for("SHADOWDESK-READY", 600)
             console.wait_for(SDSTAT_RE, 60)
             if path == "paused":
                 self.backend.pause(name)

@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -102,6 +103,11 @@ class Rulebook:
 
     def plays_finished(self):
         return self.log_path.read_text(errors="replace").count("PLAY RECAP")
+
+    def failed_plays(self):
+        """PLAY RECAP lines of plays that failed or hit an unreachable host (a flow that broke)."""
+        return [line for line in self.log_path.read_text(errors="replace").splitlines()
+                if re.search(r"\b(failed|unreachable)=[1-9]", line)]
 
     def events_received(self):
         return self.log_path.read_text(errors="replace").count("[received event]")

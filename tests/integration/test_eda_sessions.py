@@ -64,7 +64,7 @@ def test_libvirt_broker_and_graphics_events_drive_the_flows(libvirt_testbed, tmp
             boot={"kernel": tb.kernel, "initrd": tb.initrd, "cmdline": BASE_CMDLINE + " no_timer_check"},
             machine={"domain_type": tb.domain_type, "graphics": "vnc"}, **SHADOW))
         backend.start(name)
-        desk.wait_booted(name)
+        desk.wait_booted(name, timeout=300)  # TCG boot on a busy 2-core host
         backend.save(name)
         dom = desk.conn.lookupByName(name)
         assert dom.hasManagedSaveImage(0) and not dom.isActive()
@@ -112,6 +112,7 @@ def test_libvirt_broker_and_graphics_events_drive_the_flows(libvirt_testbed, tmp
             wait_until(lambda: not dom.isActive() and dom.hasManagedSaveImage(0), 180,
                        "the disconnect flow after the viewer left", rulebook.log)
             log = rulebook.log()
+            assert rulebook.failed_plays() == [], log
         assert "'source': 'libvirt'" in log and "'action': 'disconnect'" in log, log
     finally:
         backend.close()
@@ -150,5 +151,7 @@ def test_proxmox_broker_and_console_tasks_drive_the_flows(pve_stand_in, pve_api,
         pve_stand_in.close_console(upid)
         wait_until(lambda: pve_stand_in.vm(vmid)["status"] == "stopped"
                    and pve_stand_in.vm(vmid)["config"].get("vmstate"), 120, "the disconnect flow", rulebook.log)
+        wait_until(lambda: rulebook.plays_finished() >= 3, 120, "the three plays", rulebook.log)
         log = rulebook.log()
+        assert rulebook.failed_plays() == [], log
     assert "'source': 'proxmox'" in log, log
