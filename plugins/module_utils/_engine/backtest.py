@@ -57,47 +57,21 @@ def _open_text(path):
 
 
 def load_history(path):
-    """Session rows from a CSV (optionally gzipped).
+    """Session rows from a CSV (optionally gzipped), read by the shared importers (``_engine/importers``).
 
     Understood layouts: generic ``user,start,end[,tz_offset_min][,desktop]`` and the git-activity sessions
     format (``user,day,first_ts_utc,last_ts_utc,n_commits,tz_offset_min``: first commit = login, last = logout).
     """
+    from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import importers
     if not os.path.exists(path):
         raise InvalidInput("history file not found: %s" % path)
     with _open_text(path) as f:
         header = set(next(csv.reader(f), []))
-    try:  # the shared importers (_engine/importers) when present, else the minimal reader below
-        from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import importers
-        kind = "git_activity" if "first_ts_utc" in header else "csv"
-        rows = importers.get(kind)(path)[0]
-        if rows:
-            return [{k: r.get(k) for k in ("user", "desktop", "start", "end", "source", "tz_offset_min")}
-                    for r in rows]
-    except ImportError:
-        pass
-    with _open_text(path) as f:
-        reader = csv.DictReader(f)
-        cols = set(reader.fieldnames or [])
-        if {"user", "first_ts_utc", "last_ts_utc"} <= cols:
-            s_col, e_col, source = "first_ts_utc", "last_ts_utc", "git-activity"
-        elif {"user", "start", "end"} <= cols:
-            s_col, e_col, source = "start", "end", "csv"
-        else:
-            raise InvalidInput("%s: unknown CSV layout (columns %s); expected user,start,end or the git-activity "
-                               "sessions format" % (path, sorted(cols)))
-        rows = []
-        for n, r in enumerate(reader, 2):
-            try:
-                rows.append({
-                    "user": r["user"], "desktop": r.get("desktop") or None,
-                    "start": fc.to_utc(r[s_col]), "end": fc.to_utc(r[e_col]) if r.get(e_col) else None,
-                    "source": source, "tz_offset_min": int(r.get("tz_offset_min") or 0),
-                })
-            except (InvalidInput, ValueError) as exc:
-                raise InvalidInput("%s line %d: %s" % (path, n, exc)) from None
+    kind = "git_activity" if "first_ts_utc" in header else "csv"
+    rows = importers.get(kind)(path)[0]
     if not rows:
         raise InvalidInput("%s holds no sessions" % path)
-    return rows
+    return [{k: r.get(k) for k in ("user", "desktop", "start", "end", "source", "tz_offset_min")} for r in rows]
 
 
 # --------------------------------------------------------------------------------------------------- intervals

@@ -11,35 +11,23 @@ from __future__ import annotations
 
 import datetime
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+
 UTC = datetime.timezone.utc
 _DB_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def parse_time(value, default_offset_min=None):
-    """A tz-aware UTC datetime from a datetime or an ISO-8601 string.
+    """A tz-aware UTC datetime from a datetime or an ISO-8601 string (``_time.to_utc``).
 
     Naive values are ambiguous (whose local time?), so they are refused unless the caller knows the offset.
-    Raises ValueError with a short reason.
+    Raises ValueError with a short reason (the importers report it per line).
     """
-    if isinstance(value, datetime.datetime):
-        dt = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise ValueError("empty time")
-        if text[-1] in "zZ":
-            text = text[:-1] + "+00:00"
-        try:
-            dt = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError("not an ISO-8601 time: %r" % value[:40]) from None
-    else:
-        raise ValueError("not a time: %r" % (value,))
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        if default_offset_min is None:
-            raise ValueError("time without a UTC offset: %r" % (str(value)[:40],))
-        dt = dt.replace(tzinfo=datetime.timezone(datetime.timedelta(minutes=int(default_offset_min))))
-    return dt.astimezone(UTC)
+    try:
+        return _time.to_utc(value, "time", default_offset_min)
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
 
 
 def format_time(dt):
