@@ -280,7 +280,8 @@ class ProxmoxBackend(DesktopBackend):
 
     def locate(self, names):
         wanted = set(names)
-        self._located = {}
+        for name in wanted:  # read again (a migrated desktop's entry changes node); others stay as located
+            self._located.pop(name, None)
         for item in self._resources():
             if item.get("name") in wanted:
                 self._located.setdefault(item["name"], []).append(item)
