@@ -46,6 +46,24 @@ options:
     ini:
       - section: callback_session_recorder
         key: data_dir
+  history_url:
+    description:
+      - A shared PostgreSQL history store (C(postgresql://user@host/db), libpq URL syntax) instead of the SQLite file
+        of O(data_dir); the same store the C(history_url) option of M(shadowdesk.vdi.forecast) reads.
+      - A server that is down or refuses the login is treated like a locked store (warn once, buffer, retry).
+    type: str
+    env:
+      - name: SHADOWDESK_HISTORY_URL
+    ini:
+      - section: callback_session_recorder
+        key: history_url
+  history_password:
+    description:
+      - Password of the PostgreSQL login when it is not in O(history_url) (an AWX credential can inject the
+        environment variable); libpq's C(PGPASSWORD) and C(~/.pgpass) work too.
+    type: str
+    env:
+      - name: SHADOWDESK_HISTORY_PASSWORD
   lock_timeout:
     description:
       - Seconds to wait for another writer's lock on the store before buffering the event instead.
@@ -83,7 +101,8 @@ from ansible.plugins.callback import CallbackBase
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import (
     HistoryStore,
     StoreUnavailable,
-    db_path,
+    history_location,
+    shown_location,
 )
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
 
@@ -141,13 +160,18 @@ class CallbackModule(CallbackBase):
 
     # -- internals ------------------------------------------------------------------------------------------------
     def _path(self):
-        return db_path(self.get_option("data_dir"))
+        """Where events go (a PostgreSQL URL is shown without its password)."""
+        return shown_location(self._location())
+
+    def _location(self):
+        return history_location(self.get_option("data_dir"), self.get_option("history_url"))
 
     def _flush(self):
         """Write buffered events in order; stop at the first store failure and keep the rest for later."""
         try:
             if self._store is None:
-                self._store = HistoryStore(self._path(), timeout=float(self.get_option("lock_timeout")))
+                self._store = HistoryStore(self._location(), timeout=float(self.get_option("lock_timeout")),
+                                           password=self.get_option("history_password"))
             while self._pending:
                 kind, event = self._pending[0]
                 try:

@@ -22,6 +22,14 @@ options:
   data_dir:
     description: Runtime data directory; default env C(SHADOWDESK_DATA_DIR), else C(~/.local/share/shadowdesk).
     type: path
+  history_url:
+    description:
+      - A shared PostgreSQL history store (C(postgresql://...)); default env C(SHADOWDESK_HISTORY_URL), else the
+        SQLite file of O(data_dir). The password can come from C(SHADOWDESK_HISTORY_PASSWORD) or libpq's
+        C(PGPASSWORD).
+    type: str
+    env:
+      - name: SHADOWDESK_HISTORY_URL
   now:
     description: The moment to look at, ISO-8601 UTC. Default now.
     type: str
@@ -61,12 +69,13 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         data_dir = os.path.expanduser(self.get_option("data_dir") or default_data_dir())
-        if not os.path.exists(db_path(data_dir)):
+        url = self.get_option("history_url")
+        if not url and not os.path.exists(db_path(data_dir)):
             return []
         try:
             now = parse_time(self.get_option("now")) if self.get_option("now") else _dt.datetime.now(_dt.timezone.utc)
             sources = set(self.get_option("sources"))
-            with HistoryStore.for_data_dir(data_dir) as store:
+            with HistoryStore.for_data_dir(data_dir, history_url=url, read_only=True) as store:
                 rows = store.sessions(since=now, until=now + _dt.timedelta(seconds=1))
         except (ShadowDeskError, ValueError) as exc:
             raise AnsibleLookupError("connected_users: %s" % exc) from None

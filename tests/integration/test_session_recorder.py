@@ -25,10 +25,11 @@ UNAVAILABLE = "history store unavailable"
 pytestmark = pytest.mark.playbook
 
 
-def run_playbook(tmp_path, body, data_dir, extra_args=(), wrapper=()):
+def run_playbook(tmp_path, body, data_dir, extra_args=(), wrapper=(), env=None, wait=True):
+    """Run ``body`` with the recorder enabled; ``env`` adds variables; ``wait=False`` returns the running Popen."""
     play = tmp_path / "play.yml"
     play.write_text(textwrap.dedent(body))
-    env = dict(os.environ)
+    extra_env, env = env or {}, dict(os.environ)
     env.update({
         "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
         "ANSIBLE_CALLBACKS_ENABLED": "shadowdesk.vdi.session_recorder",
@@ -39,9 +40,13 @@ def run_playbook(tmp_path, body, data_dir, extra_args=(), wrapper=()):
         "ANSIBLE_LOCALHOST_WARNING": "0",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
     })
+    env.update(extra_env)
     cmd = list(wrapper) + [str(PLAYBOOK_BIN), "-i", "localhost,", "-c", "local",
                            "-e", "ansible_python_interpreter=%s" % sys.executable, str(play)]
     cmd += list(extra_args)
+    if not wait:
+        return subprocess.Popen(cmd, env=env, cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
     proc = subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
                           check=False)
     proc.output = proc.stdout + proc.stderr

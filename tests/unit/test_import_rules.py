@@ -7,6 +7,7 @@ for real in a fresh interpreter with pandas/Prophet/numpy made unimportable.
 """
 
 import ast
+import os
 import pathlib
 import shutil
 import subprocess
@@ -226,6 +227,8 @@ def test_the_callback_imports_without_pandas_or_prophet():
         assert recorder.CallbackModule and store.HistoryStore
         print(sorted(m for m in sys.modules if m.split(".")[0] in %r and sys.modules[m] is not None))
     """ % (HEAVY, HEAVY))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # as this process finds it
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120,
+                          env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -21,7 +21,7 @@ of docs/architecture.md: the callback plugin imports this package).
 from __future__ import annotations
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store._base import (
-    DB_NAME, PASSWORD_ENV, URL_ENV, db_path, history_location,
+    DB_NAME, PASSWORD_ENV, URL_ENV, db_path, history_location, shown_location,
 )
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.errors import (
     ConsentRequired, StoreUnavailable,
@@ -40,5 +40,5 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.utili
 __all__ = [
     "ConsentRequired", "DB_NAME", "EVENTS", "HistoryStore", "ImportReport", "MIGRATIONS", "PASSWORD_ENV",
     "SCHEMA_VERSION", "StoreUnavailable", "URL_ENV", "UTC", "UTILISATION_FIELDS", "db_path", "format_time",
-    "history_location", "parse_time",
+    "history_location", "parse_time", "shown_location",
 ]

@@ -35,6 +35,11 @@ def history_location(data_dir=None, history_url=None):
     return history_url or os.environ.get(URL_ENV) or db_path(data_dir)
 
 
+def shown_location(location):
+    """A location fit for messages: a PostgreSQL URL without its password."""
+    return _postgres.redact(location) if _postgres.is_url(location) else location
+
+
 class StoreBase:
     """Opens ``location`` (a SQLite path, ``:memory:``, or a ``postgresql://`` URL) and brings its schema up to
     date.
