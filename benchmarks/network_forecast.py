@@ -140,6 +140,9 @@ def evaluate(series, part, opts, args, model="seasonal"):
         actual = np.vstack([y[o:o + 24] for o in origins])
         naive = np.vstack([y[o - 168:o - 144] if o >= 168 else np.full(24, np.nan) for o in origins])
         lastday = np.vstack([y[o - 24:o] for o in origins])
+        # every method is scored on the same hours: those where the actual and both baselines are known
+        common = np.isnan(naive) | np.isnan(lastday) | np.isnan(p)
+        actual = np.where(common, np.nan, actual)
         ok = ~np.isnan(actual)
         inside = (actual >= lo) & (actual <= hi)
         far = actual > args.far_off * np.maximum(hi, 1e-9)
@@ -174,14 +177,31 @@ def evaluate(series, part, opts, args, model="seasonal"):
 
 
 def grid_search(series, args):
-    """Every option combination on the validation part; the chosen one: lowest median sMAPE with coverage in range."""
-    results = []
-    for weeks, weight, scale in itertools.product((1, 2, 3, 4, 6), (0.0, 0.5, 1.0), (0.8, 1.0, 1.2, 1.4)):
-        opts = tf.options({"weeks": weeks, "level_weight": weight, "band_scale": scale})
+    """Options chosen on the validation part only: first the point model (median sMAPE over the series), then the
+    band width (coverage closest to 0.80) for the best point model."""
+    points = []
+    for weeks, days, day_weight, level_weight in itertools.product((1, 2, 4, 6), (1, 3, 7), (0.0, 0.25, 0.5, 0.75, 1.0),
+                                                                   (0.0, 0.5)):
+        if day_weight == 0 and days != 1:
+            continue
+        opts = tf.options({"weeks": weeks, "days": days, "day_weight": day_weight, "level_weight": level_weight,
+                           "auto_day_weight": 0})
+        scores = []
+        for y in series.values():
+            origins = origins_for(y, "validation", args.test_days, args.validation_days)
+            if origins:
+                actual = np.vstack([y[o:o + 24] for o in origins])
+                scores.append(smape(actual, tf.point_forecasts(y, origins, opts)))
+        points.append({"weeks": weeks, "days": days, "day_weight": day_weight, "level_weight": level_weight,
+                       "smape": round(float(np.nanmedian(scores)), 4)})
+    best = min(points, key=lambda r: r["smape"])
+    bands = []
+    for scale in (0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4):
+        opts = tf.options(dict({k: best[k] for k in ("weeks", "days", "day_weight", "level_weight")},
+                               band_scale=scale))
         r = evaluate(series, "validation", opts, args)
-        results.append({"weeks": weeks, "level_weight": weight, "band_scale": scale,
-                        "smape": r["median"]["product"]["smape"], "coverage80": r["median"]["product"]["coverage80"]})
-    return results
+        bands.append({"band_scale": scale, "coverage80": r["median"]["product"]["coverage80"]})
+    return {"points": sorted(points, key=lambda r: r["smape"]), "best_point": best, "bands": bands}
 
 
 def main(argv=None):
@@ -214,7 +234,9 @@ def main(argv=None):
     summary = {k: v for k, v in out.items() if k not in ("per_series", "grid")}
     print(json.dumps(summary, indent=1))
     if args.grid:
-        for row in sorted(out["grid"], key=lambda r: r["smape"]):
+        for row in out["grid"]["points"][:15]:
+            print(row)
+        for row in out["grid"]["bands"]:
             print(row)
 
 

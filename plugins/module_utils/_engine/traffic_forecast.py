@@ -9,9 +9,10 @@ Forecast (``method: "seasonal-profile"``)::
      "bytes": [...], "bytes_low": [...], "bytes_high": [...],
      "connections": [...], "connections_low": [...], "connections_high": [...]}
 
-Why not Prophet: network volume is dominated by the week's shape (office hours, weekends). The model here is the
-median of the same hour of the week over the last ``weeks`` weeks, scaled by how the last ``level_hours`` compared
-with their own seasonal value (``level_weight`` damps that ratio). The band comes from the model's own recent
+Why not Prophet: network volume is dominated by the week's shape (office hours, weekends) and by persistence (a
+busy server stays busy). The model here blends the median of the same hour over the last ``days`` days (weight
+``day_weight``) with the median of the same hour of the week over the last ``weeks`` weeks, scaled by how the last
+``level_hours`` compared with their own seasonal value (``level_weight`` damps that ratio). The band comes from the model's own recent
 errors: the 10th/90th percentile of log((y + c) / (f + c)) over the forecasts it made from the daily origins of the
 last ``band_days`` days (``c`` keeps quiet hours from exploding), widened by ``band_scale``. The defaults were chosen
 on a validation period and the held-back weeks reported in benchmarks/README.md ("Network forecast"), against
@@ -21,6 +22,7 @@ seasonal-naive and last-day baselines and against Prophet on the CESNET series. 
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._deps import require
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
@@ -30,14 +32,18 @@ WEEK = 168
 DAY = 24
 DEFAULTS = {
     "weeks": 4,
+    "days": 3,
+    "day_weight": 0.25,
+    "auto_day_weight": 1,
     "level_hours": 24,
-    "level_weight": 0.5,
+    "level_weight": 0.0,
     "band_days": 28,
     "band_scale": 1.0,
     "horizon_hours": 24,
     "min_history_days": 14,
 }
 METHOD = "seasonal-profile"
+DAY_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def options(overrides=None):
@@ -53,17 +59,16 @@ def options(overrides=None):
     return opts
 
 
-def _seasonal(y, np, weeks):
-    """s[t] = median of y[t - 168k], k = 1..weeks (NaN where none is known)."""
+def _lag_median(y, np, period, count):
+    """s[t] = median of y[t - period * k], k = 1..count (NaN where none is known)."""
     n = len(y)
-    lagged = np.full((weeks, n), np.nan)
-    for k in range(1, weeks + 1):
-        lagged[k - 1, k * WEEK:] = y[:n - k * WEEK] if n > k * WEEK else []
-    with np.errstate(all="ignore"):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(lagged, axis=0)
+    lagged = np.full((count, n), np.nan)
+    for k in range(1, count + 1):
+        if n > k * period:
+            lagged[k - 1, k * period:] = y[:n - k * period]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # hours with no known lag stay NaN
+        return np.nanmedian(lagged, axis=0)
 
 
 def point_forecasts(y, origins, opts):
@@ -71,7 +76,15 @@ def point_forecasts(y, origins, opts):
     np = require("numpy")
     y = np.asarray(y, dtype=float)
     horizon = int(opts["horizon_hours"])
-    seasonal = _seasonal(np.concatenate([y, np.full(horizon, np.nan)]), np, int(opts["weeks"]))
+    padded = np.concatenate([y, np.full(horizon, np.nan)])
+    weekly = _lag_median(padded, np, WEEK, int(opts["weeks"]))
+    w = float(opts["day_weight"])
+    if w > 0 and opts["days"] >= 1:
+        daily = _lag_median(padded, np, DAY, int(opts["days"]))
+        # where one of the two is unknown, the other stands alone
+        seasonal = np.where(np.isnan(weekly), daily, np.where(np.isnan(daily), weekly, w * daily + (1 - w) * weekly))
+    else:
+        seasonal = weekly
     out = np.full((len(origins), horizon), np.nan)
     lh = int(opts["level_hours"])
     for i, origin in enumerate(origins):
@@ -92,8 +105,23 @@ def _scale_constant(y, np):
     return max(float(np.median(positive)) * 0.05, 1e-9) if len(positive) else 1.0
 
 
+def _smape_rows(actual, forecast, np):
+    f = np.clip(forecast, 0, None)
+    denom = np.abs(actual) + f
+    with np.errstate(all="ignore"):
+        terms = np.where(denom > 0, 2 * np.abs(actual - f) / np.where(denom > 0, denom, 1), 0.0)
+    terms[np.isnan(actual) | np.isnan(forecast)] = np.nan
+    return terms
+
+
 def band_forecasts(y, origins, opts):
-    """(point, low, high) arrays for daily-spaced ``origins``: the band from errors of earlier daily origins."""
+    """(point, low, high) arrays for daily-spaced ``origins``, each from values before its origin only.
+
+    With ``auto_day_weight`` the blend of daily and weekly medians is chosen per series and origin: the
+    candidate of :data:`DAY_WEIGHTS` with the lowest sMAPE over the forecasts it would have made from the daily
+    origins of the last ``band_days`` days (some destinations follow the week, others persist day to day). The
+    band comes from the chosen candidate's errors over the same days.
+    """
     np = require("numpy")
     y = np.asarray(y, dtype=float)
     horizon = int(opts["horizon_hours"])
@@ -101,18 +129,28 @@ def band_forecasts(y, origins, opts):
     first = min(origins) - band_days * DAY
     history_origins = [o for o in range(first, max(origins) + 1, DAY) if o - DAY >= 0]
     all_origins = sorted(set(history_origins) | set(origins))
-    points = point_forecasts(y, all_origins, opts)
-    c = _scale_constant(y[:min(origins)], np)
     index = {o: i for i, o in enumerate(all_origins)}
-    errors = {}
-    for o, i in index.items():
-        actual = y[o:o + horizon] if o + horizon <= len(y) else np.full(horizon, np.nan)
-        errors[o] = np.log((np.clip(actual, 0, None) + c) / (np.clip(points[i], 0, None) + c))
-    p = np.vstack([points[index[o]] for o in origins])
+    weights = DAY_WEIGHTS if opts["auto_day_weight"] else (float(opts["day_weight"]),)
+    points = {w: point_forecasts(y, all_origins, dict(opts, day_weight=w)) for w in weights}
+    actual = np.vstack([y[o:o + horizon] if o + horizon <= len(y) else np.full(horizon, np.nan)
+                        for o in all_origins])
+    c = _scale_constant(y[:min(origins)], np)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (gaps) are expected
+        errors = {w: np.log((np.clip(actual, 0, None) + c) / (np.clip(points[w], 0, None) + c)) for w in weights}
+        scores = {w: np.nanmean(_smape_rows(actual, points[w], np), axis=1) if len(weights) > 1 else None
+                  for w in weights}
+    p = np.full((len(origins), horizon), np.nan)
     low, high = np.full_like(p, np.nan), np.full_like(p, np.nan)
     for r, o in enumerate(origins):
-        past = [errors[q] for q in all_origins if o - band_days * DAY <= q and q + horizon <= o]
-        pooled = np.concatenate(past) if past else np.array([])
+        past = [index[q] for q in all_origins if o - band_days * DAY <= q and q + horizon <= o]
+        chosen = weights[0]
+        if len(weights) > 1 and past:
+            means = [(float(np.nanmean(scores[w][past])) if not np.isnan(scores[w][past]).all() else float("inf"), i)
+                     for i, w in enumerate(weights)]
+            chosen = weights[min(means)[1]]
+        p[r] = points[chosen][index[o]]
+        pooled = errors[chosen][past].ravel() if past else np.array([])
         pooled = pooled[~np.isnan(pooled)]
         if len(pooled) < 24:
             q10, q90 = -0.7, 0.7

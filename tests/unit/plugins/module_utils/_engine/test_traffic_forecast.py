@@ -56,8 +56,9 @@ def test_level_shift_moves_the_forecast():
     rows = _rows(6, rng)
     for row in rows[-24:]:
         row["bytes"] *= 3
-    fc = tf.forecast_traffic(rows, START + dt.timedelta(weeks=6))["forecasts"][0]
-    flat = tf.forecast_traffic(rows, START + dt.timedelta(weeks=6), {"level_weight": 0})["forecasts"][0]
+    weekly_only = {"auto_day_weight": 0, "day_weight": 0}
+    fc = tf.forecast_traffic(rows, START + dt.timedelta(weeks=6), dict(weekly_only, level_weight=1))["forecasts"][0]
+    flat = tf.forecast_traffic(rows, START + dt.timedelta(weeks=6), dict(weekly_only, level_weight=0))["forecasts"][0]
     assert fc["bytes"][10] > 1.4 * flat["bytes"][10]
 
 
@@ -76,3 +77,19 @@ def test_band_uses_only_the_past():
     y2[origin:] = 100.0  # the future changes, the forecast must not
     p2, lo2, hi2 = tf.band_forecasts(y2, [origin], tf.options())
     assert (p1 == p2).all() and (lo1 == lo2).all() and (hi1 == hi2).all()
+
+
+def test_persistent_series_selects_the_daily_blend():
+    np = pytest.importorskip("numpy")
+    # a destination whose daily level wanders (a random walk): recent days predict better than last week
+    rng = np.random.default_rng(4)
+    levels = 1000 * np.exp(np.cumsum(rng.normal(0, 0.3, 70)))
+    y = np.repeat(levels, 24)
+    origins = [24 * d for d in range(56, 70)]
+    auto, _, _ = tf.band_forecasts(y, origins, tf.options())
+    weekly, _, _ = tf.band_forecasts(y, origins, tf.options({"auto_day_weight": 0, "day_weight": 0}))
+    actual = np.vstack([y[o:o + 24] for o in origins])
+
+    def smape(f):
+        return float(np.mean(2 * np.abs(actual - f) / (actual + f)))
+    assert smape(auto) < 0.7 * smape(weekly)
