@@ -19,10 +19,11 @@ import ipaddress
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
-# Private, loopback, link-local, CGNAT, benchmark and multicast/reserved space: exempt unless configured otherwise.
+# Private, loopback, link-local, CGNAT, benchmarking (RFC 2544, used inside sites and by our own namespaces) and
+# multicast/reserved space: FireHOL lists them as bogons; exempt unless configured otherwise.
 DEFAULT_EXEMPT = (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.168.0.0/16", "224.0.0.0/3", "::1/128", "fc00::/7", "fe80::/10",
+    "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3", "::1/128", "fc00::/7", "fe80::/10",
 )
 MAX_ENTRIES = 200000
 
@@ -84,21 +85,27 @@ def block_entries(sources, exempt=DEFAULT_EXEMPT, allow=()):
     """The effective block entries: ``[{"cidr", "reason"}]``, sorted, collapsed, exemptions and allow-list cut out.
 
     ``sources`` is a list of ``(reason, [ip_network, ...])``: e.g. ``("blocklist:firehol_level1", nets)`` or
-    ``("forecast:far off prediction", nets)``. The first reason that lists an address keeps it.
+    ``("forecast:far off prediction", nets)``, optionally with a third element ``False`` for a source the
+    exemptions do not apply to (destinations an operator named one by one). The first reason that lists an
+    address keeps it; the allow-list always wins.
     """
-    holes = [parse_network(x, "exempt range") if isinstance(x, str) else x for x in exempt]
-    holes += [parse_network(x, "allowed address") if isinstance(x, str) else x for x in allow]
+    exempt_nets = [parse_network(x, "exempt range") if isinstance(x, str) else x for x in exempt]
+    allowed = [parse_network(x, "allowed address") if isinstance(x, str) else x for x in allow]
     taken = []
     entries = []
-    for reason, networks in sources:
+    for source in sources:
+        reason, networks = source[0], source[1]
+        holes = (exempt_nets if (len(source) < 3 or source[2]) else []) + allowed
         by_version = {4: [], 6: []}
         for net in networks:
             by_version[net.version].append(net)
+        added = []
         for version in (4, 6):
             for net in ipaddress.collapse_addresses(by_version[version]):
                 for piece in _subtract(net, holes + taken):
                     entries.append({"cidr": str(piece), "reason": reason})
-            taken.extend(ipaddress.collapse_addresses(by_version[version]))
+                    added.append(piece)
+        taken.extend(added)
     return sorted(entries, key=lambda e: (ipaddress.ip_network(e["cidr"]).version, ipaddress.ip_network(e["cidr"])))
 
 

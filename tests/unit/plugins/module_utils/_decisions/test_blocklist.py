@@ -75,3 +75,12 @@ def test_far_off_prediction():
     assert flagged == {"b": 10.0, "new": None}
     with pytest.raises(InvalidInput):
         blocklist.far_off_prediction({}, {}, 1.0)
+
+
+def test_named_destinations_can_skip_the_exemptions():
+    firehol_like = [ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("192.0.2.0/24")]
+    entries = blocklist.block_entries([("blocklist:x", firehol_like),
+                                       ("manual", [ipaddress.ip_network("198.18.9.0/24")], False)])
+    assert blocklist.is_blocked("198.18.9.1", entries) == "manual"
+    assert blocklist.is_blocked("198.18.8.1", entries) is None
+    assert blocklist.is_blocked("192.0.2.1", entries) == "blocklist:x"
