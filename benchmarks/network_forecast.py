@@ -128,7 +128,8 @@ def prophet_forecasts(y, origins):
 
 def evaluate(series, part, opts, args, model="seasonal"):
     per_series = {}
-    far_hits = far_total = 0
+    thresholds = sorted({args.far_off, 10.0, 30.0})
+    far_hits, far_total = dict.fromkeys(thresholds, 0), 0
     for name, y in sorted(series.items()):
         origins = origins_for(y, part, args.test_days, args.validation_days)
         if not origins:
@@ -145,8 +146,8 @@ def evaluate(series, part, opts, args, model="seasonal"):
         actual = np.where(common, np.nan, actual)
         ok = ~np.isnan(actual)
         inside = (actual >= lo) & (actual <= hi)
-        far = actual > args.far_off * np.maximum(hi, 1e-9)
-        far_hits += int(far[ok].sum())
+        for threshold in thresholds:
+            far_hits[threshold] += int((actual > threshold * np.maximum(hi, 1e-9))[ok].sum())
         far_total += int(ok.sum())
         per_series[name] = {
             "product": {"smape": smape(actual, p), "mape": mape(actual, p),
@@ -170,8 +171,8 @@ def evaluate(series, part, opts, args, model="seasonal"):
             "last_day": {"smape": med("last_day", "smape"), "mape": med("last_day", "mape")},
         },
         "series_beating_seasonal_naive": beats,
-        "far_off": {"threshold": args.far_off, "share_of_hours_flagged": round(far_hits / far_total, 5)
-                    if far_total else None},
+        "far_off": {"share_of_hours_flagged": {str(t): round(far_hits[t] / far_total, 5) if far_total else None
+                                               for t in thresholds}},
         "per_series": per_series,
     }
 
