@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: ShadowDesk engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -113,7 +112,7 @@ def prophet_forecasts(y, origins):
     logging.getLogger("prophet").setLevel(logging.ERROR)
     import pandas as pd
     from prophet import Prophet
-    p, lo, hi = (np.full((len(origins), 24), np.nan) for _ in range(3))
+    p, lo, hi = (np.full((len(origins), 24), np.nan) for _n in range(3))
     ds_all = pd.date_range("2000-01-03", periods=len(y) + 24, freq="h")
     for i, o in enumerate(origins):
         start = max(0, o - 8 * 168)
@@ -206,7 +205,7 @@ def grid_search(series, args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--series", required=True)
     ap.add_argument("--json", required=True)
     ap.add_argument("--part", choices=("test", "validation"), default="test")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: ShadowDesk engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -70,7 +69,7 @@ def serve(count_path, addresses):
         srv.bind((addr, PORT))
         srv.listen(64)
         while True:
-            conn, _ = srv.accept()
+            conn, _peer = srv.accept()
             threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
     for addr in addresses:
@@ -85,7 +84,7 @@ def serve(count_path, addresses):
 
     def count_tcp():
         while True:
-            conn, _ = tcp_blocked.accept()
+            conn, _peer = tcp_blocked.accept()
             counts["tcp"] += 1
             conn.close()
     threading.Thread(target=count_tcp, daemon=True).start()
@@ -126,7 +125,7 @@ def pings(addr, count, delay):
     """Connect + first byte times (ms) to addr, ``count`` times, starting after ``delay`` seconds."""
     time.sleep(delay)
     times = []
-    for _ in range(count):
+    for _n in range(count):
         t = time.monotonic()
         try:
             sock = socket.create_connection((addr, PORT), timeout=10)
@@ -143,13 +142,13 @@ def pings(addr, count, delay):
 def send_blocked(count):
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sent = 0
-    for _ in range(count):
+    for _n in range(count):
         try:
             udp.sendto(b"blocked?", (BLOCKED, PORT))
             sent += 1
         except OSError:
             pass
-    for _ in range(20):
+    for _n in range(20):
         try:
             socket.create_connection((BLOCKED, PORT + 1), timeout=0.3).close()
         except OSError:
@@ -249,7 +248,7 @@ def blocked_leak(topo, runner_for):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--json")
     ap.add_argument("--desktops", type=int, default=6)
     ap.add_argument("--bottleneck-mbit", type=float, default=30.0)

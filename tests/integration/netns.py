@@ -6,12 +6,9 @@ Only 198.18.0.0/15 addresses, all inside namespaces created here; everything is 
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._netshadow.runner import HostRunner
@@ -96,5 +93,5 @@ class ShadowNet:
            "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
            "for _ in range(int(sys.argv[3])): s.sendto(b'x', (sys.argv[1], int(sys.argv[2])))",
            dest, str(port), str(count))
-        out, _ = receiver.communicate(timeout=30)
+        out = receiver.communicate(timeout=30)[0]
         return int(out.strip())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput, OperationRefused
 
 
 class DesktopBackend(abc.ABC):
@@ -125,6 +125,25 @@ class DesktopBackend(abc.ABC):
     @abc.abstractmethod
     def snapshot_delete(self, name, snapshot):
         """Delete a snapshot (not the disks)."""
+
+    # -- network shadow (secondary NIC); optional, see _backends/_libvirt_shadow_nic.py --------------------------
+    def _no_network_shadow(self):
+        raise OperationRefused("The network shadow (secondary NIC) is not available on the %s backend yet."
+                               % self.name)
+
+    def shadow_nic(self, name):
+        """``{"live": nic or None, "config": nic or None, "active", "targets"}`` of the desktop's shadow NIC."""
+        self._no_network_shadow()
+
+    def ensure_shadow_network(self, network, bridge, check_mode=False):
+        """Create/start the isolated shadow network if needed; True when it changed (or would)."""
+        self._no_network_shadow()
+
+    def attach_shadow_nic(self, name, network):
+        self._no_network_shadow()
+
+    def detach_shadow_nic(self, name, network):
+        self._no_network_shadow()
 
 
 def summary_of(facts):

@@ -36,6 +36,7 @@ import subprocess
 import time
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _libvirt_shadow_nic as shadow_nic
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _libvirt_xml as lxml
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends._libvirt_domain import (
     BALLOON_NAMESPACE, MACHINE_DEFAULTS, render_domain_xml,
@@ -131,6 +132,19 @@ class LibvirtBackend(DesktopBackend):
             return self._domain(name)
         except DesktopNotFound:
             return None
+
+    # -- network shadow (secondary NIC on its own network) -------------------------------------------------------
+    def shadow_nic(self, name):
+        return shadow_nic.state(self, name)
+
+    def ensure_shadow_network(self, network, bridge, check_mode=False):
+        return shadow_nic.ensure_network(self, network, bridge, check_mode)
+
+    def attach_shadow_nic(self, name, network):
+        return shadow_nic.attach(self, name, network)
+
+    def detach_shadow_nic(self, name, network):
+        return shadow_nic.detach(self, name, network)
 
     # -- facts --------------------------------------------------------------------------------------------------
     def get(self, name):

@@ -88,7 +88,7 @@ def _port_rules(app_classes):
         for spec in ([specs] if isinstance(specs, str) else specs):
             try:
                 proto, ports = str(spec).lower().split("/", 1)
-                low, _, high = ports.partition("-")
+                low, _dash, high = ports.partition("-")
                 proto_num = PROTO_NUMBERS[proto] if proto in PROTO_NUMBERS else int(proto)
                 lo, hi = int(low), int(high or low)
                 if not (0 <= lo <= hi <= 65535):
@@ -237,7 +237,7 @@ def aggregate(records, classifier, max_examples=5):
             proto = _proto(values["proto"]) if values["proto"] is not None else None
             port = int(float(values["dst_port"])) if values["dst_port"] is not None else None
         except (ValueError, TypeError) as exc:
-            skip("malformed field (%s)" % str(exc).split(":")[0][:60], index)
+            skip("malformed field (%s)" % str(exc).split(":", maxsplit=1)[0][:60], index)
             continue
         if nbytes < 0 or packets < 0 or end < start or (end - start).total_seconds() > MAX_FLOW_HOURS * 3600:
             skip("impossible values (negative counts or duration)", index)

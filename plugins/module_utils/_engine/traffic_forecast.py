@@ -203,9 +203,7 @@ def forecast_traffic(rows, now, overrides=None):
             skipped.append({"app_class": app_class, "destination": destination,
                             "reason": "less than %d days of history" % opts["min_history_days"]})
             continue
-        _, cy = hourly_grid(conns, origin_time)
-        # dividing the series into the same hourly grid keeps both forecasts aligned
-        cy = np.concatenate([np.zeros(len(y) - len(cy)), cy]) if len(cy) < len(y) else cy[-len(y):]
+        cy = hourly_grid(conns, origin_time)[1]  # same hours as the volume, so the same grid
         origin = len(y)
         result = {"app_class": app_class, "destination": destination, "method": METHOD,
                   "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -51,7 +51,7 @@ def desired(desktop, interfaces, entries):
     sets = []
     for index, reason in enumerate(sorted(by_reason)):
         for version in (4, 6):
-            cidrs = sorted(by_reason[reason][version], key=lambda c: ipaddress.ip_network(c))
+            cidrs = sorted(by_reason[reason][version], key=ipaddress.ip_network)
             if cidrs:
                 sets.append({"name": "r%d_v%d" % (index, version), "family": version, "reason": reason,
                              "cidrs": cidrs})
@@ -90,12 +90,12 @@ def render(want):
 def read(runner, desktop):
     """``None`` or ``{"table", "digest", "sets": {name: count}, "dropped": {"packets", "bytes"}}`` from the kernel."""
     name = table_name(desktop)
-    rc, out, _ = runner.run(["nft", "-j", "list", "table", FAMILY, name], check=False)
+    rc, out, _err = runner.run(["nft", "-j", "list", "table", FAMILY, name], check=False)
     if rc != 0:
         return None
     data = json.loads(out).get("nftables", [])
     # nft 1.0.6 leaves the table comment out of its JSON; the terse listing has it without the elements
-    _, terse, _ = runner.run(["nft", "-t", "list", "table", FAMILY, name])
+    terse = runner.run(["nft", "-t", "list", "table", FAMILY, name])[1]
     match = re.search(r"digest=([0-9a-f]+)", terse)
     digest = match.group(1) if match else None
     sets, dropped = {}, {"packets": 0, "bytes": 0}

@@ -51,7 +51,7 @@ class HostRunner:
 
     def json(self, argv, default=None):
         """The JSON a ``-j`` command prints (``default`` when it prints nothing)."""
-        _, out, _ = self.run(argv)
+        out = self.run(argv)[1]
         out = out.strip()
         if not out:
             return default
@@ -61,5 +61,5 @@ class HostRunner:
             raise OperationRefused("%s printed something that is not JSON: %r" % (" ".join(argv), out[:200])) from None
 
     def interface_exists(self, name):
-        rc, _, _ = self.run(["ip", "link", "show", "dev", name], check=False)
+        rc = self.run(["ip", "link", "show", "dev", name], check=False)[0]
         return rc == 0

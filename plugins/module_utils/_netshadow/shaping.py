@@ -116,7 +116,7 @@ def read(runner, interface):
     if not root:
         return None
     ifb = ifb_name(interface)
-    _, text, _ = runner.run(["tc", "class", "show", "dev", interface])
+    text = runner.run(["tc", "class", "show", "dev", interface])[1]
     classes = {}
     pattern = r"class htb (\S+) (?:parent \S+ |root )(?:leaf \S+ )?(?:prio (\d+) )?rate (\S+) ceil (\S+)"
     for match in re.finditer(pattern, text):

@@ -38,13 +38,13 @@ def test_classes_from_fewer_than_k_desktops_are_suppressed():
     rows, report = flows.aggregate(many + few, flows.FlowClassifier(CLASSES, k=5))
     assert {(r["usage_class"], r["app_class"]) for r in rows} == {("engineering", "web")}
     assert report["suppressed_classes"] == 1 and report["suppressed_flows"] == 12
-    rows, _ = flows.aggregate(many + few, flows.FlowClassifier(CLASSES, k=4))
+    rows, _report = flows.aggregate(many + few, flows.FlowClassifier(CLASSES, k=4))
     assert {(r["usage_class"], r["app_class"]) for r in rows} == {("engineering", "web"), ("sales", "ssh")}
 
 
 def test_flow_spanning_hours_is_split_by_overlap_and_named_service_wins():
     cls = flows.FlowClassifier(CLASSES, services={"office": ["52.96.0.0/14"]}, k=1)
-    rows, _ = flows.aggregate([_flow("198.18.1.1", "52.97.1.1", start="2026-11-02T09:30:00Z",
+    rows, _report = flows.aggregate([_flow("198.18.1.1", "52.97.1.1", start="2026-11-02T09:30:00Z",
                                      end="2026-11-02T10:30:00Z", nbytes=3600)], cls)
     assert [(r["hour"].hour, r["bytes"], r["connections"], r["flows"]) for r in rows] == [
         (9, 1800, 0.5, 1), (10, 1800, 0.5, 0)]
@@ -57,7 +57,7 @@ def test_ipfix_names_epoch_milliseconds_and_custom_app_classes():
            "destinationTransportPort": 8443, "protocolIdentifier": 6, "octetDeltaCount": 500,
            "packetDeltaCount": 5}
     cls = flows.FlowClassifier(CLASSES, app_classes={"alt_web": ["tcp/8000-8999"]}, k=1)
-    rows, _ = flows.aggregate([rec], cls)
+    rows, _report = flows.aggregate([rec], cls)
     assert rows[0]["app_class"] == "alt_web" and rows[0]["bytes"] == 500
 
 

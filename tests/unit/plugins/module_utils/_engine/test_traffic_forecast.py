@@ -86,8 +86,8 @@ def test_persistent_series_selects_the_daily_blend():
     levels = 1000 * np.exp(np.cumsum(rng.normal(0, 0.3, 70)))
     y = np.repeat(levels, 24)
     origins = [24 * d for d in range(56, 70)]
-    auto, _, _ = tf.band_forecasts(y, origins, tf.options())
-    weekly, _, _ = tf.band_forecasts(y, origins, tf.options({"auto_day_weight": 0, "day_weight": 0}))
+    auto = tf.band_forecasts(y, origins, tf.options())[0]
+    weekly = tf.band_forecasts(y, origins, tf.options({"auto_day_weight": 0, "day_weight": 0}))[0]
     actual = np.vstack([y[o:o + 24] for o in origins])
 
     def smape(f):
