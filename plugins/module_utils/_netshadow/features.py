@@ -54,23 +54,25 @@ def probe(runner=None):
         runner.run(["ip", "-n", ns, "link", "add", "sdp0", "type", "veth", "peer", "name", "sdp1"])
         runner.run(["ip", "-n", ns, "link", "set", "sdp0", "up"])
         for qdisc, args in QDISCS.items():
-            ok = _try(inside, ["tc", "qdisc", "replace", "dev", "sdp0", "root", "handle", "1:", qdisc] + args)
+            inside.run(["tc", "qdisc", "del", "dev", "sdp0", "root"], check=False)  # "replace" does not change the kind of an existing root
+            ok = _try(inside, ["tc", "qdisc", "add", "dev", "sdp0", "root", "handle", "1:", qdisc] + args)
             found["qdisc"][qdisc] = ok
-        inside.run(["tc", "qdisc", "replace", "dev", "sdp0", "root", "handle", "1:", "htb"], check=False)
+        inside.run(["tc", "qdisc", "del", "dev", "sdp0", "root"], check=False)
+        inside.run(["tc", "qdisc", "add", "dev", "sdp0", "root", "handle", "1:", "htb"], check=False)
         found["qdisc"]["ingress"] = _try(inside, ["tc", "qdisc", "add", "dev", "sdp0", "ingress"])
         found["link"]["ifb"] = _try(runner, ["ip", "-n", ns, "link", "add", "sdpifb", "type", "ifb"])
         matches = {"u32": ["u32", "match", "u32", "0", "0"], "flower": ["flower"], "fw": ["fw"],
                    "matchall": ["matchall"]}
         for pref, name in enumerate(CLASSIFIERS, 1):
-            found["classifier"][name] = _try(inside, ["tc", "filter", "add", "dev", "sdp0", "parent", "1:",
-                                                         "protocol", "ip", "prio", str(pref)] + matches[name]
-                                                + ["classid", "1:1"] * (name != "fw"))
+            argv = ["tc", "filter", "add", "dev", "sdp0", "parent", "1:", "protocol", "ip", "prio", str(pref)]
+            argv += matches[name] + (["classid", "1:1"] if name != "fw" else [])
+            found["classifier"][name] = _try(inside, argv)
         actions = {"mirred": ["mirred", "egress", "redirect", "dev", "sdp1"],
                    "police": ["police", "rate", "1mbit", "burst", "10k", "drop"]}
         for pref, name in enumerate(ACTIONS, 10):
-            found["action"][name] = _try(inside, ["tc", "filter", "add", "dev", "sdp0", "parent", "ffff:",
-                                                     "protocol", "all", "prio", str(pref), "u32", "match", "u32",
-                                                     "0", "0", "action"] + actions[name])
+            argv = ["tc", "filter", "add", "dev", "sdp0", "parent", "ffff:", "protocol", "all", "prio", str(pref),
+                    "u32", "match", "u32", "0", "0", "action"]
+            found["action"][name] = _try(inside, argv + actions[name])
         found["nftables"]["bridge_interval_sets"] = _try(inside, ["nft", "-f", "-"], stdin=_NFT_PROBE)
     finally:
         runner.run(["ip", "netns", "del", ns], check=False)
