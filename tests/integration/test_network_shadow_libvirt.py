@@ -1,26 +1,54 @@
 """network_shadow on a real libvirt guest (run as a real module process): the secondary NIC in the live domain,
 the host's tc classes and nftables table read back, idempotence, rate upgrade, check mode, bad input, teardown.
 
-The primary NIC (the test-bed network) is never touched. No traffic is sent here.
+The primary NIC (the test-bed network) is never touched. Traffic: from inside the guest (guest agent) over the
+secondary NIC to two addresses of a namespace this test plugs into the shadow bridge (198.18.0.0/24 only): the
+blocked one is dropped, the allowed one answers.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
 import subprocess
+import sys
 import uuid
 import xml.etree.ElementTree as ET
 
 import libvirt
 import pytest
 
-from integration.module_runner import run_module
-from integration.testbed import READY_MARKER
+from integration.module_runner import COLLECTIONS, run_module
+from integration.testbed import READY_MARKER, guest_exec
 
-pytestmark = pytest.mark.libvirt
+pytestmark = [pytest.mark.libvirt, pytest.mark.playbook]
+PLAYBOOK_BIN = shutil.which("ansible-playbook", path=os.path.dirname(sys.executable)) or shutil.which("ansible-playbook")
 
 
 def sh(*argv):
     return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+
+
+@pytest.fixture
+def destination_namespace():
+    """A namespace with 198.18.0.2 (allowed) and 198.18.0.3 (to be blocked); plugged into a bridge later."""
+    tag = uuid.uuid4().hex[:6]
+    ns, host_end = "sdt-dst-" + tag, "sdtd" + tag
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    subprocess.run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", ns], check=True)
+    for cmd in (["addr", "add", "198.18.0.2/24", "dev", "eth0"], ["addr", "add", "198.18.0.3/24", "dev", "eth0"],
+                ["link", "set", "eth0", "up"]):
+        subprocess.run(["ip", "-n", ns] + cmd, check=True)
+    yield host_end
+    subprocess.run(["ip", "link", "del", host_end], check=False)
+    subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def guest_ping(dom, address):
+    code, out, err = guest_exec(dom, ["/bin/sh", "-c", "ping -c 2 -W 2 %s" % address], timeout=60)
+    return code, out + err
 
 
 @pytest.fixture
@@ -47,7 +75,7 @@ def macs(dom, flags=0):
             for i in root.findall("devices/interface")}
 
 
-def test_network_shadow_on_a_running_guest(sd_domains, shadow_network, tmp_path):
+def test_network_shadow_on_a_running_guest(sd_domains, shadow_network, destination_namespace, tmp_path):
     network, bridge = shadow_network
     dom, console = sd_domains.define_guest(vcpus=1, max_vcpus=2, memory_mib=512, current_memory_mib=256)
     dom.create()
@@ -59,12 +87,14 @@ def test_network_shadow_on_a_running_guest(sd_domains, shadow_network, tmp_path)
     args = {"name": name, "network": network, "bridge": bridge, "rate_mbit": 50,
             "reservations": [{"name": "office", "destinations": ["198.19.1.0/24"], "rate_mbit": 5}],
             "block": {"netsets": [{"name": "testlist", "path": str(netset)}],
-                      "destinations": [{"cidr": "198.19.3.0/24", "reason": "forecast: far off the prediction"}]}}
+                      "destinations": [{"cidr": "198.19.3.0/24", "reason": "forecast: far off the prediction"},
+                                       {"cidr": "198.18.0.3", "reason": "manual: test destination"}]}}
 
     predicted = run_module("network_shadow", args, check=True)
     assert not predicted.failed, predicted.get("msg")
     assert predicted["changed"] and "attach_nic" in predicted["steps"] and "block" in predicted["steps"]
-    assert {b["reason"] for b in predicted["blocked"]} == {"blocklist:testlist", "forecast: far off the prediction"}
+    assert {b["reason"] for b in predicted["blocked"]} == {"blocklist:testlist", "forecast: far off the prediction",
+                                                           "manual: test destination"}
     assert macs(dom) == primary
     assert "sd_" not in sh("nft", "list", "tables")
 
@@ -83,13 +113,42 @@ def test_network_shadow_on_a_running_guest(sd_domains, shadow_network, tmp_path)
     assert "10.0.0.0/8" not in table  # private ranges are exempt
     assert 'comment "forecast: far off the prediction"' in table
 
+    # traffic from inside the guest over the secondary NIC: the blocked address is dropped, the allowed answers
+    subprocess.run(["ip", "link", "set", destination_namespace, "master", bridge, "up"], check=True)
+    # the hot-plugged NIC shows up in the guest a moment later (PCI hotplug under TCG): wait for its MAC
+    script = ("for i in $(seq 90); do for d in /sys/class/net/*; do if [ \"$(cat $d/address)\" = %s ]; then "
+              "ip addr add 198.18.0.50/24 dev ${d##*/} && ip link set ${d##*/} up && echo ${d##*/}; exit 0; fi; "
+              "done; sleep 1; done; ls /sys/class/net; cat /sys/class/net/*/address; exit 1" % nic["mac"])
+    code, out, err = guest_exec(dom, ["/bin/sh", "-c", script], timeout=150)
+    assert code == 0 and out.strip(), (out, err)
+    allowed_code, allowed_out = guest_ping(dom, "198.18.0.2")
+    assert allowed_code == 0, allowed_out
+    blocked_code, blocked_out = guest_ping(dom, "198.18.0.3")
+    assert blocked_code != 0 and " 0 packets received" in blocked_out, blocked_out
+    counters = sh("nft", "list", "table", "bridge", done["block_table"])
+    assert re.search(r"counter packets [1-9]\d* bytes \d+ drop comment \"manual: test destination\"", counters)
+
     again = run_module("network_shadow", args)
     assert not again.failed and again["changed"] is False, again
 
-    args["reservations"][0]["rate_mbit"] = 40  # the predicted window opens
-    upgraded = run_module("network_shadow", args)
-    assert upgraded["steps"] == ["shape"] and upgraded["shaping"]["how"] == "rates"
+    # the predicted window opens: the role, through a real ansible-playbook, applies the full rate
+    playbook = tmp_path / "window.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "roles": [{
+        "role": "shadowdesk.vdi.network_shadow",
+        "vars": {"network_shadow_desktop": name, "network_shadow_stage": "full", "network_shadow_rate_mbit": 50,
+                 "network_shadow_network": network, "network_shadow_bridge": bridge,
+                 "network_shadow_block": args["block"],
+                 "network_shadow_reservations": [{"name": "office", "destinations": ["198.19.1.0/24"],
+                                                  "minimal_mbit": 5, "rate_mbit": 40}]}}]}]))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
+    played = subprocess.run([PLAYBOOK_BIN, "-i", "localhost,", "-c", "local", "-e",
+                             "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
+                            capture_output=True, text=True, env=env, check=False, timeout=300)
+    assert played.returncode == 0, played.stdout[-3000:] + played.stderr[-2000:]
+    assert "changed=1" in played.stdout
     assert "rate 40Mbit ceil 50Mbit" in sh("tc", "class", "show", "dev", nic["target"])
+    args["reservations"][0]["rate_mbit"] = 40
+    assert run_module("network_shadow", args)["changed"] is False
 
     bad = tmp_path / "bad.netset"
     bad.write_text("203.0.113.0/24\nnot an address\n")
