@@ -11,10 +11,11 @@ from __future__ import annotations
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store._base import StoreBase
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.calendars import CalendarTables
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.sessions import SessionTables
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.traffic import TrafficTables
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.utilisation import UtilisationTables
 
 
-class HistoryStore(SessionTables, UtilisationTables, CalendarTables, StoreBase):
+class HistoryStore(SessionTables, UtilisationTables, CalendarTables, TrafficTables, StoreBase):
     """Sessions, connect/disconnect events, utilisation samples, calendar busy times and consents of users.
 
     ``HistoryStore(location)`` with a SQLite path or a ``postgresql://`` URL; ``HistoryStore.for_data_dir(data_dir,

@@ -78,6 +78,20 @@ MIGRATIONS = (
     )),
     # 2: the online vCPUs of each sample, so cpu_percent (of the online vCPUs) converts to busy vCPUs for profiles
     (2, ("ALTER TABLE utilisation ADD COLUMN vcpus {float}",)),
+    # 3: anonymous hourly traffic aggregates (network shadow); no user, desktop or desktop address column
+    (3, ("""CREATE TABLE traffic_hourly (
+               id {pk},
+               hour_utc TEXT NOT NULL,
+               usage_class TEXT NOT NULL,
+               app_class TEXT NOT NULL,
+               destination TEXT NOT NULL,
+               source TEXT NOT NULL,
+               bytes {bigint} NOT NULL,
+               packets {bigint} NOT NULL,
+               flows INTEGER NOT NULL,
+               connections {float} NOT NULL,
+               UNIQUE (hour_utc, usage_class, app_class, destination, source))""",
+         "CREATE INDEX traffic_hourly_hour ON traffic_hourly (hour_utc)")),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
