@@ -6,10 +6,10 @@
     python benchmarks/network_reservation.py --json OUT [--desktops 6] [--bottleneck-mbit 30]
         [--reserved-mbit 10] [--seconds 8]
 
-Builds, in network namespaces it creates and deletes (addresses 198.18.0.0/15 only, no traffic leaves them):
+Builds, in network namespaces it creates and deletes (``ShadowNet`` of tests/integration/netns.py) (addresses 198.18.0.0/15 only, no traffic leaves them):
 
-    desktop i (sdbn-d<i>)  eth0 198.18.0.1x ──veth── vd<i> ┐
-                                                           ├ bridge sdbr0 198.18.0.1 (host, sdbn-hv) ── up0 ── up1 (sdbn-net)
+    desktop i (sdt-d<i>-*)  eth0 198.18.0.1x ──veth── vd<i> ┐
+                                                            ├ bridge sdbr0 198.18.0.1 (host ns) ── up0 ── up1 (net ns)
                                                            ┘  predicted destination 198.19.1.1, bulk 198.19.2.1, blocked 198.19.3.1
 
 Every desktop downloads bulk data from 198.19.2.1; desktop 1 also downloads from the predicted destination (the
@@ -40,6 +40,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 PREDICTED, BULK, BLOCKED = "198.19.1.1", "198.19.2.1", "198.19.3.1"
 PORT = 5201
@@ -156,52 +157,7 @@ def send_blocked(count):
     print(json.dumps({"udp_sent": sent, "tcp_attempts": 20}), flush=True)
 
 
-# ---- topology ----
-
-def sh(*argv, check=True):
-    return subprocess.run(argv, check=check, capture_output=True, text=True)
-
-
-class Topology:
-    def __init__(self, desktops):
-        tag = os.getpid() % 100000
-        self.hv, self.net = "sdbn-hv-%d" % tag, "sdbn-net-%d" % tag
-        self.desks = ["sdbn-d%d-%d" % (i, tag) for i in range(1, desktops + 1)]
-        self.ports = ["vd%d" % i for i in range(1, desktops + 1)]
-
-    def up(self):
-        for ns in [self.hv, self.net] + self.desks:
-            sh("ip", "netns", "add", ns)
-        hv = ("ip", "-n", self.hv)
-        sh(*hv, "link", "add", "sdbr0", "type", "bridge")
-        sh(*hv, "addr", "add", "198.18.0.1/24", "dev", "sdbr0")
-        sh(*hv, "link", "set", "sdbr0", "up")
-        sh(*hv, "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", self.net)
-        sh(*hv, "addr", "add", "198.19.0.1/24", "dev", "up0")
-        sh(*hv, "link", "set", "up0", "up")
-        for dest in ("198.19.1.0/24", "198.19.2.0/24", "198.19.3.0/24"):
-            sh(*hv, "route", "add", dest, "via", "198.19.0.2")
-        sh("ip", "netns", "exec", self.hv, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        net = ("ip", "-n", self.net)
-        sh(*net, "addr", "add", "198.19.0.2/24", "dev", "up1")
-        sh(*net, "link", "set", "up1", "up")
-        sh(*net, "link", "set", "lo", "up")
-        for addr in (PREDICTED, BULK, BLOCKED):
-            sh(*net, "addr", "add", addr + "/32", "dev", "lo")
-        sh(*net, "route", "add", "198.18.0.0/24", "via", "198.19.0.1")
-        for i, (ns, port) in enumerate(zip(self.desks, self.ports), 1):
-            sh(*hv, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            sh(*hv, "link", "set", port, "master", "sdbr0")
-            sh(*hv, "link", "set", port, "up")
-            sh("ip", "-n", ns, "addr", "add", "198.18.0.%d/24" % (10 + i), "dev", "eth0")
-            sh("ip", "-n", ns, "link", "set", "eth0", "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-            sh("ip", "-n", ns, "route", "add", "default", "via", "198.18.0.1")
-
-    def down(self):
-        for ns in [self.hv, self.net] + self.desks:
-            sh("ip", "netns", "del", ns, check=False)
-
+# ---- topology: the same namespaces as the host-side integration tests (tests/integration/netns.py) ----
 
 def role(ns, *args):
     return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__), "--role"]
@@ -210,7 +166,7 @@ def role(ns, *args):
 
 def one_run(topo, runner_for, reservations, args):
     from ansible_collections.shadowdesk.vdi.plugins.module_utils._netshadow import shaping
-    hv = runner_for(topo.hv)
+    hv = runner_for(topo.host)
     shaping.apply(hv, "sdbr0", args.bottleneck_mbit, reservations)
     for port in topo.ports:
         shaping.apply(hv, port, args.bottleneck_mbit, reservations)
@@ -235,7 +191,7 @@ def blocked_leak(topo, runner_for):
         with open(netset) as fh:
             sources.insert(0, ("blocklist:firehol_level1", blocklist.parse_netset(fh.read(), "firehol_level1")))
     entries = blocklist.block_entries(sources)
-    hv = runner_for(topo.hv)
+    hv = runner_for(topo.host)
     for i, port in enumerate(topo.ports):
         blocking.apply(hv, "bench-desk-%d" % i, [port], entries)
     sent = 0
@@ -273,28 +229,27 @@ def main(argv=None):
     from ansible_collections.shadowdesk.vdi.plugins.module_utils._netshadow.runner import HostRunner
     found = features.probe()
     features.require(found, ["shaping towards the desktop", "shaping what leaves the desktop", "blocking"])
-    topo = Topology(args.desktops)
+    from integration.netns import ShadowNet
     server = None
     count_path = "/tmp/sdbn-blocked-count.%d" % os.getpid()
-    try:
-        topo.up()
-        server = role(topo.net, "serve", count_path, PREDICTED, BULK)
-        server.stdout.readline()
-        reservation = [{"name": "predicted", "cidrs": [PREDICTED + "/32"], "rate_mbit": args.reserved_mbit}]
-        without = one_run(topo, lambda ns: HostRunner(netns=ns), [], args)
-        print("without reservation:", json.dumps(without), flush=True)
-        with_res = one_run(topo, lambda ns: HostRunner(netns=ns), reservation, args)
-        print("with reservation:", json.dumps(with_res), flush=True)
-        sent, dropped, entries = blocked_leak(topo, lambda ns: HostRunner(netns=ns))
-        time.sleep(0.5)
-        with open(count_path) as fh:
-            arrived = json.load(fh)
-    finally:
-        if server:
-            server.kill()
-        topo.down()
-        if os.path.exists(count_path):
-            os.unlink(count_path)
+    with ShadowNet(desktops=args.desktops, destinations=(PREDICTED, BULK, BLOCKED)) as topo:
+        try:
+            server = role(topo.net, "serve", count_path, PREDICTED, BULK)
+            server.stdout.readline()
+            reservation = [{"name": "predicted", "cidrs": [PREDICTED + "/32"], "rate_mbit": args.reserved_mbit}]
+            without = one_run(topo, lambda ns: HostRunner(netns=ns), [], args)
+            print("without reservation:", json.dumps(without), flush=True)
+            with_res = one_run(topo, lambda ns: HostRunner(netns=ns), reservation, args)
+            print("with reservation:", json.dumps(with_res), flush=True)
+            sent, dropped, entries = blocked_leak(topo, lambda ns: HostRunner(netns=ns))
+            time.sleep(0.5)
+            with open(count_path) as fh:
+                arrived = json.load(fh)
+        finally:
+            if server:
+                server.kill()
+            if os.path.exists(count_path):
+                os.unlink(count_path)
     out = {
         "reserved_mbit": args.reserved_mbit,
         "with_reservation_mbit": with_res["surge_mbit"],
