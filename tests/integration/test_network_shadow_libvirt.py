@@ -21,7 +21,7 @@ import libvirt
 import pytest
 
 from integration.module_runner import COLLECTIONS, run_module
-from integration.testbed import READY_MARKER, guest_exec
+from integration.testbed import guest_agent_ping, guest_exec
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.playbook]
 PLAYBOOK_BIN = shutil.which("ansible-playbook", path=os.path.dirname(sys.executable)) or shutil.which("ansible-playbook")
@@ -87,9 +87,9 @@ def no_block_table_left():
 def test_network_shadow_on_a_running_guest(sd_domains, shadow_network, destination_namespace, no_block_table_left,
                                            tmp_path):
     network, bridge = shadow_network
-    dom, console = sd_domains.define_guest(vcpus=1, max_vcpus=2, memory_mib=512, current_memory_mib=256)
+    dom, _console = sd_domains.define_guest(vcpus=1, max_vcpus=2, memory_mib=512, current_memory_mib=256)
     dom.create()
-    console.wait_for(READY_MARKER, 180)
+    guest_agent_ping(dom, timeout=420)  # the guest is up once its agent answers (slow boots on a loaded host)
     name = dom.name()
     primary = macs(dom)
     netset = tmp_path / "list.netset"
