@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._netshadow import shaping
 from integration.module_runner import COLLECTIONS, run_module
 from integration.testbed import guest_agent_ping, guest_exec
 
@@ -76,15 +77,18 @@ def macs(dom, flags=0):
 
 
 @pytest.fixture
-def no_block_table_left():
-    """Whatever happens in the test, the desktop's block table does not outlive it (the tap goes with the guest)."""
-    names = []
+def host_state_cleanup():
+    """Whatever happens in the test, the desktop's block table and the ifb of its shadow NIC do not outlive it
+    (the tap and its qdiscs go with the guest; an ifb device does not)."""
+    names = {"tables": [], "ifbs": []}
     yield names
-    for table in names:
+    for table in names["tables"]:
         subprocess.run(["nft", "delete", "table", "bridge", table], capture_output=True, check=False)
+    for ifb in names["ifbs"]:
+        subprocess.run(["ip", "link", "del", ifb], capture_output=True, check=False)
 
 
-def test_network_shadow_on_a_running_guest(sd_domains, shadow_network, destination_namespace, no_block_table_left,
+def test_network_shadow_on_a_running_guest(sd_domains, shadow_network, destination_namespace, host_state_cleanup,
                                            tmp_path):
     network, bridge = shadow_network
     dom, _console = sd_domains.define_guest(vcpus=1, max_vcpus=2, memory_mib=512, current_memory_mib=256)
@@ -110,7 +114,9 @@ def test_network_shadow_on_a_running_guest(sd_domains, shadow_network, destinati
     assert table_name not in sh("nft", "list", "tables")
 
     done = run_module("network_shadow", args)
-    no_block_table_left.append(done.get("block_table"))
+    host_state_cleanup["tables"].append(done.get("block_table"))
+    if done.get("nic"):
+        host_state_cleanup["ifbs"].append(shaping.ifb_name(done["nic"]["target"]))
     assert not done.failed, done.get("msg")
     nic = done["nic"]
     live = macs(dom)
@@ -181,4 +187,5 @@ def test_network_shadow_on_a_running_guest(sd_domains, shadow_network, destinati
     assert done["block_table"] not in sh("nft", "list", "tables")
     assert nic["mac"] not in macs(dom) and nic["mac"] not in macs(dom, libvirt.VIR_DOMAIN_XML_INACTIVE)
     assert macs(dom) == primary
+    assert not os.path.exists("/sys/class/net/%s" % shaping.ifb_name(nic["target"]))
     assert run_module("network_shadow", dict(args, state="absent"))["changed"] is False
