@@ -79,16 +79,13 @@ def test_guest_agent_runs_commands_and_a_written_file_survives_managed_save(sd_d
     dom.create()
     console.wait_for(READY_MARKER, 120)
 
-    rc, out, _ = guest_exec(dom, ["/bin/sh", "-c", "echo hello-$((6 * 7))"])
-    assert (rc, out) == (0, "hello-42\n")
-    rc, _, err = guest_exec(dom, ["/bin/sh", "-c", "exit 3"])
-    assert rc == 3
+    assert guest_exec(dom, ["/bin/sh", "-c", "echo hello-$((6 * 7)); echo oops >&2"]) == (0, "hello-42\n", "oops\n")
+    assert guest_exec(dom, ["/bin/sh", "-c", "exit 3"])[0] == 3
 
     token = f"token-{dom.UUIDString()}"
-    rc, _, err = guest_exec(dom, ["/bin/sh", "-c", f"echo {token} > /tmp/user-file"])
-    assert rc == 0, err
+    written = guest_exec(dom, ["/bin/sh", "-c", f"echo {token} > /tmp/user-file"])
+    assert written[0] == 0, written
     dom.managedSave(0)
     assert dom.hasManagedSaveImage(0)
     dom.create()
-    rc, out, _ = guest_exec(dom, ["/bin/cat", "/tmp/user-file"])
-    assert (rc, out) == (0, token + "\n")
+    assert guest_exec(dom, ["/bin/cat", "/tmp/user-file"]) == (0, token + "\n", "")
