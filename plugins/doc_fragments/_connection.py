@@ -75,8 +75,31 @@ options:
   api_timeout:
     description:
       - Seconds to wait for a hypervisor task (Proxmox task, libvirt shutdown) before failing.
+      - Also bounds how long a hypervisor that stops answering is waited for. libvirt, the connection is opened
+        within this time and then kept alive with keepalive probes, so a frozen or dead libvirtd ends the call
+        with an error after at most about O(api_timeout) seconds (and at most 20) instead of hanging.
     type: int
     default: 60
+  shutdown_timeout:
+    description:
+      - libvirt only, seconds a graceful stop (ACPI shutdown) waits for the guest before powering it off. The disk
+        is kept either way and the result says when the desktop was forced off.
+      - At most O(api_timeout). If not set, 20 (or O(api_timeout) when that is smaller).
+    type: float
+  task_timeout:
+    description:
+      - Proxmox VE only, seconds to wait for one API task (UPID) to finish. If not set, O(api_timeout).
+    type: float
+  lock_timeout:
+    description:
+      - Proxmox VE only, seconds to keep retrying while the VM holds a transient lock (backup, clone, migrate,
+        snapshot). If not set, O(api_timeout).
+    type: float
+  poll_interval:
+    description:
+      - Proxmox VE only, seconds between the first two polls of a running task (it then backs off up to 2 s).
+    type: float
+    default: 0.2
 requirements:
   - libvirt-python (libvirt backend), on the host the module runs on.
   - proxmoxer and requests (Proxmox backend), on the host the module runs on.

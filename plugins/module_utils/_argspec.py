@@ -25,6 +25,10 @@ CONNECTION_ARGS = dict(
     ca_path=dict(type="path", fallback=(env_fallback, ["PROXMOX_CA_PATH"])),
     node=dict(type="str", fallback=(env_fallback, ["PROXMOX_NODE"])),
     api_timeout=dict(type="int", default=60),
+    shutdown_timeout=dict(type="float"),
+    task_timeout=dict(type="float"),
+    lock_timeout=dict(type="float"),
+    poll_interval=dict(type="float", default=0.2),
 )
 
 CONNECTION_REQUIRED_IF = [

@@ -128,6 +128,9 @@ class DesktopFacts:
     config: Resources = field(default_factory=Resources)   # the persistent definition (next start)
     pending: Dict[str, Any] = field(default_factory=dict)  # backend keys that wait for a restart
     has_saved_state: bool = False
+    # Why the desktop's last in-memory session is gone (its QEMU crashed or was killed, its saved image is
+    # incomplete); "" when nothing was lost. The next start is a cold boot, not the user's session.
+    lost_session: str = ""
     snapshots: List[Snapshot] = field(default_factory=list)
     disks: List[DiskInfo] = field(default_factory=list)
     interfaces: List[str] = field(default_factory=list)    # net0, net1...
@@ -151,6 +154,7 @@ class DesktopFacts:
             "config": self.config.to_dict(),
             "pending": dict(self.pending),
             "has_saved_state": self.has_saved_state,
+            "lost_session": self.lost_session,
             "snapshots": [s.to_dict() for s in self.snapshots],
             "disks": [d.to_dict() for d in self.disks],
             "interfaces": list(self.interfaces),

@@ -42,8 +42,10 @@ def run_with_backend(module, work):
     except MissingDependency as exc:
         module.fail_json(msg=missing_required_lib(exc.details.get("library", "?")), error=str(exc))
     except ShadowDeskError as exc:
+        # A failure that changed something first says so (details["changed"], set where the change is known).
         details = {k: v for k, v in exc.details.items() if k not in ("msg", "failed", "changed")}
-        module.fail_json(msg=str(exc), error_type=type(exc).__name__, **details)
+        module.fail_json(msg=str(exc), error_type=type(exc).__name__, changed=bool(exc.details.get("changed")),
+                         **details)
     except Exception as exc:  # pylint: disable=broad-except
         # Last line of defence: a bug must still end in a clear message, with the traceback only under -vvv.
         module.fail_json(msg="Unexpected error (%s: %s). This is a bug in shadowdesk.vdi; please report it."

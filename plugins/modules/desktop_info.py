@@ -32,7 +32,7 @@ options:
     type: bool
     default: false
   interval:
-    description: Seconds over which CPU utilisation is measured.
+    description: Seconds over which CPU utilisation is measured, from 0.1 to 300.
     type: float
     default: 1.0
 seealso:
@@ -70,7 +70,9 @@ desktops:
       utilisation: {cpu_percent: 12.5, memory: {actual_mib: 4096, unused_mib: 2100}, sampled_at: "2026-11-21T09:00:00Z"}
 """
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import DesktopNotFound
+import math
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import DesktopNotFound, InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import STATE_RUNNING
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._module_runtime import (
     build_module, run_with_backend,
@@ -84,8 +86,15 @@ ARGUMENT_SPEC = dict(
 )
 
 
+MIN_INTERVAL_S = 0.1
+MAX_INTERVAL_S = 300.0
+
+
 def gather(module, backend):
     params = module.params
+    interval = params["interval"]
+    if not (math.isfinite(interval) and MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S):
+        raise InvalidInput("interval=%s must be between %s and %s seconds" % (interval, MIN_INTERVAL_S, MAX_INTERVAL_S))
     if params["name"]:
         facts = backend.get(params["name"])
         if facts is None:

@@ -41,16 +41,19 @@ options:
     description:
       - CPU time cap in CPUs (V(1.5) is one and a half CPUs, V(0) removes the cap). When omitted and O(vcpus) is
         below the online vCPUs, the cap is set to O(vcpus); when O(vcpus) is at or above them, the cap is lifted.
+      - A multiple of V(0.01) (the kernel's smallest quota is 1 ms per 100 ms); a finer value is refused.
     type: float
   net:
     description:
       - Bandwidth per network interface, keyed by V(net0), V(net1), ... in the desktop's interface order.
-      - Each value is a dict with C(rate_kib_s), the rate in KiB/s in each direction (V(0) is unlimited).
+      - Each value is a dict with C(rate_kib_s), the rate in KiB/s in each direction (V(0) is unlimited), a whole
+        number up to 4294967295.
     type: dict
   disk_io:
     description:
       - I/O limits per disk, keyed by V(disk0), V(disk1), ... in the desktop's disk order.
-      - Each value is a dict with C(total_iops) and C(total_bytes_sec) (V(0) is unlimited).
+      - Each value is a dict with C(total_iops) and/or C(total_bytes_sec), whole numbers up to 10^15 (V(0) is
+        unlimited; an omitted one is set to V(0)). A value that is not a dict is refused.
     type: dict
   gpu:
     description:
@@ -62,6 +65,7 @@ options:
     description:
       - Named targets, for example C(shadow), C(warm) and C(full), each a dict with the keys O(vcpus),
         O(memory_mib), O(cpu_limit), O(net), O(disk_io) and O(gpu). Use with O(stage).
+      - The chosen stage's values are checked like the direct options (whole numbers, the same ranges).
     type: dict
   stage:
     description: Which of O(stages) to apply.
@@ -139,11 +143,13 @@ desktop:
 """
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.resources import (
-    current_resources, predicted, resolve_stage, resource_changes, split_already_pending,
+    current_resources, parse_target, predicted, resolve_stage, resource_changes, split_already_pending,
 )
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import DesktopNotFound, InvalidInput
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (
+    DesktopNotFound, InvalidInput, ShadowDeskError,
+)
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
-    APPLIED_CONFIG, APPLIED_LIVE, APPLIED_PENDING, Resources,
+    APPLIED_CONFIG, APPLIED_LIVE, APPLIED_PENDING,
 )
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._module_runtime import (
     StepTimer, build_module, run_with_backend,
@@ -175,14 +181,23 @@ def target_from_params(params):
         return resolve_stage(params["stages"], params["stage"])
     if not direct:
         raise InvalidInput("Nothing to do: give at least one of %s, or stages+stage." % ", ".join(TARGET_KEYS))
-    try:
-        return Resources.from_dict(direct)
-    except TypeError as exc:
-        raise InvalidInput("Malformed net/disk_io target: %s" % exc) from None
+    return parse_target(direct, "")
 
 
 def _label(change):
     return change.field if change.key is None else "%s.%s" % (change.field, change.key)
+
+
+def report_failure(backend, name, before, exc):
+    """A failed apply still says what it changed: the desktop's resources now, compared with before. Changes the
+    backend finished are listed in ``applied``; a change cut off half-way (e.g. 2 of 3 vCPUs hot-added) shows
+    only in what the desktop has now."""
+    try:
+        now = current_resources(backend.get(name)).to_dict()
+    except (ShadowDeskError, AttributeError) as again:  # AttributeError: the desktop vanished (get() is None)
+        exc.details.update(changed=True, resources_unknown="cannot read the desktop back: %s" % again)
+        return
+    exc.details.update(changed=now != before or bool(exc.details.get("applied")), resources_now=now)
 
 
 def ensure_resources(module, backend):
@@ -198,7 +213,11 @@ def ensure_resources(module, backend):
     before = current_resources(facts).to_dict()
     timer = StepTimer()
     if changes and not module.check_mode:
-        changes = timer.run("apply", backend.apply, facts, changes)
+        try:
+            changes = timer.run("apply", backend.apply, facts, changes)
+        except ShadowDeskError as exc:
+            report_failure(backend, params["name"], before, exc)
+            raise
         facts = backend.get(params["name"])
         after = current_resources(facts).to_dict()
     else:

@@ -27,7 +27,9 @@ options:
     type: str
     required: true
   snapshot:
-    description: Name of a snapshot. Omit to work on the saved RAM image.
+    description:
+      - Name of a snapshot. Omit to work on the saved RAM image. An empty name is refused (it is not the same
+        as omitting it).
     type: str
   state:
     description:
@@ -90,7 +92,7 @@ desktop:
   type: dict
 """
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Conflict, DesktopNotFound
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Conflict, DesktopNotFound, InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
     STATE_PAUSED, STATE_RUNNING, STATE_SAVED,
 )
@@ -168,6 +170,10 @@ def predicted_view(before, steps, params):
 
 def ensure_state(module, backend):
     params = module.params
+    if params["snapshot"] is not None and not params["snapshot"].strip():
+        # An empty template variable must not turn a snapshot request into saving (suspending) the whole desktop.
+        raise InvalidInput("snapshot is empty; give a snapshot name, or omit snapshot to work on the saved RAM "
+                           "image.")
     facts = backend.get(params["name"])
     if facts is None:
         raise DesktopNotFound("Desktop %s does not exist." % params["name"])

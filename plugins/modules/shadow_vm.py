@@ -67,8 +67,9 @@ options:
     default: 2048
   storage:
     description:
-      - Where the desktop's own disk goes. libvirt, a directory for the per-user overlay
-        (default C(/var/lib/libvirt/images/shadowdesk/desktops)); Proxmox VE, the target storage of the clone.
+      - libvirt only, the directory for the per-user overlay (default C(/var/lib/libvirt/images/shadowdesk/desktops)).
+      - Proxmox VE refuses it, because a linked clone's disk always lives on the template's storage (PVE takes a
+        target storage only for full clones).
     type: str
   network:
     description: libvirt network name or Proxmox VE bridge for the desktop's NIC. Omit for no NIC.
@@ -87,6 +88,15 @@ options:
     description:
       - With O(state=absent), also delete the desktop's own disk (overlay or linked-clone disk), which holds the
         user's data. Never deletes the golden image or template.
+    type: bool
+    default: false
+  accept_lost_session:
+    description:
+      - When the desktop's last session is lost (C(desktop.lost_session) says why, for example its QEMU process
+        crashed or its saved image is incomplete), allow O(state=saved) and O(state=paused) to boot a fresh
+        session and keep that as the shadow.
+      - Without it they fail and say what was lost, so a fresh boot is never saved as if it were the user's
+        session. O(state=running) boots either way, with a warning.
     type: bool
     default: false
   discard_saved_state:
@@ -162,13 +172,20 @@ timings:
   returned: always
   type: dict
   sample: {start: 0.61}
+outcomes:
+  description:
+    - What a step did when there is more to say than its name, for example a graceful stop that ended in a power
+      off because the guest ignored the ACPI shutdown (also given as a warning).
+  returned: always
+  type: dict
+  sample: {stop: "destroyed: the guest ignored the ACPI shutdown for 20 s (its disk is kept)"}
 """
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.lifecycle import (
     lifecycle_steps, state_after,
 )
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Conflict, InvalidInput
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import ShadowSpec
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Conflict, InvalidInput, ShadowDeskError
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import STATE_SAVED, ShadowSpec
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._module_runtime import (
     StepTimer, build_module, run_with_backend,
 )
@@ -189,6 +206,7 @@ ARGUMENT_SPEC = dict(
     domain_type=dict(type="str", default="kvm", choices=["kvm", "qemu"]),
     remove_storage=dict(type="bool", default=False),
     discard_saved_state=dict(type="bool", default=False),
+    accept_lost_session=dict(type="bool", default=False),
 )
 
 
@@ -213,7 +231,8 @@ def spec_from_params(params):
 
 
 def plan_steps(params, facts):
-    """The steps to take, refusing the ones that would touch another user's desktop or lose a saved session."""
+    """The steps to take, refusing the ones that would touch another user's desktop, lose a saved session or keep
+    a fresh boot as if it were the user's lost session."""
     if facts is not None and params["user"] and facts.user and facts.user != params["user"]:
         raise Conflict("Desktop %s belongs to user %s, not %s; refusing to manage it."
                        % (facts.name, facts.user, params["user"]), owner=facts.user)
@@ -221,20 +240,29 @@ def plan_steps(params, facts):
     if "discard_saved_state" in steps and not params["discard_saved_state"]:
         raise Conflict("Desktop %s holds a saved session; stopping it would discard that state. "
                        "Set discard_saved_state=true to allow it." % params["name"])
+    lost = facts.lost_session if facts is not None else ""
+    if lost and "start" in steps and params["state"] in ("saved", "paused") and not params["accept_lost_session"]:
+        raise Conflict("Desktop %s lost its session: %s. Keeping a fresh boot as its %s shadow would pass it off as "
+                       "the user's session; set accept_lost_session=true to boot a fresh one."
+                       % (params["name"], lost, params["state"]), lost_session=lost)
     return steps
 
 
-def apply_steps(backend, params, steps, timer):
+def apply_steps(backend, params, steps, timer, done, outcomes):
+    """Run the steps in order; ``done`` collects the finished ones and ``outcomes`` what a step said."""
     name = params["name"]
     for step in steps:
         if step == "create":
-            timer.run(step, backend.create, spec_from_params(params))
+            said = timer.run(step, backend.create, spec_from_params(params))
         elif step == "stop":
-            timer.run(step, backend.stop, name, force=params["state"] == "absent")
+            said = timer.run(step, backend.stop, name, force=params["state"] == "absent")
         elif step == "remove":
-            timer.run(step, backend.remove, name, remove_storage=params["remove_storage"])
+            said = timer.run(step, backend.remove, name, remove_storage=params["remove_storage"])
         else:
-            timer.run(step, getattr(backend, step), name)
+            said = timer.run(step, getattr(backend, step), name)
+        done.append(step)
+        if step == "stop" and isinstance(said, str) and said.startswith("destroyed:"):
+            outcomes[step] = said
 
 
 def summary(name, facts):
@@ -242,21 +270,50 @@ def summary(name, facts):
     return facts.to_dict() if facts is not None else {"name": name, "state": "absent"}
 
 
+def predicted_summary(params, before, steps, facts):
+    """What ``summary`` will show after ``steps`` (check mode), as far as it can be known without the run."""
+    state = state_after(steps, facts.state if facts else None)
+    if state is None:
+        return {"name": params["name"], "state": "absent"}
+    after = dict(before, state=state, has_saved_state=state == STATE_SAVED)
+    if "start" in steps:
+        after["lost_session"] = ""
+    if facts is None:  # created: the full size is defined, the shadow size runs
+        after.update(user=params["user"], max_vcpus=params["max_vcpus"], max_memory_mib=params["max_memory_mib"])
+    return after
+
+
+def report_failure(backend, params, exc, done, timer):
+    """A failed run still says what it changed: the steps that finished and the desktop as it is now."""
+    exc.details.update(changed=bool(done), steps=done, timings=timer.timings)
+    try:
+        exc.details["desktop"] = summary(params["name"], backend.get(params["name"]))
+    except ShadowDeskError as again:
+        exc.details["desktop_unknown"] = str(again)
+
+
 def ensure_shadow(module, backend):
     params = module.params
     facts = backend.get(params["name"])
     steps = plan_steps(params, facts)
     if "create" in steps:
-        spec_from_params(params)  # validate before anything changes, in check mode too
+        backend.check_create(spec_from_params(params))  # the same checks as the real create, in check mode too
     before = summary(params["name"], facts)
-    timer = StepTimer()
+    timer, done, outcomes = StepTimer(), [], {}
     if module.check_mode or not steps:
-        predicted = state_after(steps, facts.state if facts else None)
-        after = dict(before, state=predicted or "absent")
+        after = predicted_summary(params, before, steps, facts)
     else:
-        apply_steps(backend, params, steps, timer)
+        try:
+            apply_steps(backend, params, steps, timer, done, outcomes)
+        except ShadowDeskError as exc:
+            report_failure(backend, params, exc, done, timer)
+            raise
         after = summary(params["name"], backend.get(params["name"]))
-    result = dict(changed=bool(steps), steps=steps, timings=timer.timings, desktop=after)
+    for text in outcomes.values():
+        module.warn("Desktop %s: %s" % (params["name"], text))
+    if facts is not None and facts.lost_session and "start" in steps:
+        module.warn("Desktop %s lost its session (%s); it was booted fresh." % (params["name"], facts.lost_session))
+    result = dict(changed=bool(steps), steps=steps, timings=timer.timings, desktop=after, outcomes=outcomes)
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     return result

@@ -275,10 +275,10 @@ def test_apply_on_hibernated_desktop_is_a_conflict(pve, backend):
     backend.start(NAME)
     backend.save(NAME)
     facts = backend.get(NAME)
-    changes = classified(backend, facts, Resources(vcpus=2))
-    assert "suspended" in changes[0].reason
+    with pytest.raises(Conflict, match="suspended"):  # check mode (classify) fails like the real run
+        classified(backend, facts, Resources(vcpus=2))
     with pytest.raises(Conflict, match="hibernated"):
-        backend.apply(facts, changes)
+        backend.apply(facts, [ResourceChange("vcpus", None, 1, 2)])
 
 
 # -- snapshots ---------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import json
 import re
 from decimal import Decimal
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Conflict, InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
     APPLIED_CONFIG, APPLIED_LIVE, APPLIED_PENDING, STATE_PAUSED, STATE_RUNNING, STATE_SAVED, STATE_SHUTOFF,
     DesktopFacts, DiskInfo, DiskLimit, NetLimit, Resources, Snapshot,
@@ -498,8 +498,7 @@ def change_params(conf, changes):
 def classify(facts, conf, change):
     """Predict how qemu-server applies ``change`` (``conf`` = the running config) without changing anything."""
     if facts.state == STATE_SAVED:
-        return (APPLIED_CONFIG, "the desktop is hibernated: Proxmox VE refuses configuration changes while the "
-                                "'suspended' lock is held; start it (or discard the saved state) first")
+        raise hibernated_conflict(facts.name)
     if not facts.is_active:
         return APPLIED_CONFIG, "the desktop is not running: the configuration is written, nothing is pending"
     field = change.field
@@ -524,6 +523,15 @@ def classify(facts, conf, change):
     if field == "gpu":
         return APPLIED_PENDING, "Proxmox VE never hot-plugs hostpci devices: they wait for a restart"
     return APPLIED_PENDING, "unknown field"
+
+
+def hibernated_conflict(name):
+    """Why no resource changes on a hibernated VM: qemu-server refuses every config update while the 'suspended'
+    lock is held (libvirt can write a saved desktop's definition: the backend contract's one documented
+    difference). Raised by ``classify`` as well as ``apply``, so check mode fails exactly like the real run."""
+    return Conflict("Cannot change the resources of %s: it is hibernated and Proxmox VE refuses configuration "
+                    "changes while the 'suspended' lock is held. Start it first (or discard the saved state)."
+                    % name, desktop=name)
 
 
 def outcome_modes(active, touched, pending):

@@ -11,8 +11,23 @@ one file plus one entry in ``_backends/select.py``; modules, roles and playbooks
 from __future__ import annotations
 
 import abc
+import math
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput, OperationRefused
+
+
+def option_seconds(options, key, default):
+    """A time option (seconds) from the module parameters: ``default`` when unset, else a finite number > 0."""
+    value = options.get(key)
+    if value is None:
+        return float(default)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput("%s=%r is not a number of seconds" % (key, value)) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidInput("%s=%r must be a finite number of seconds above 0" % (key, value))
+    return seconds
 
 
 class DesktopBackend(abc.ABC):
@@ -64,6 +79,11 @@ class DesktopBackend(abc.ABC):
         ``sampled_at`` (ISO-8601 UTC)."""
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
+    def check_create(self, spec):
+        """Raise InvalidInput/Conflict when ``create(spec)`` would fail for a reason that can be known without
+        changing anything (bad name, missing or non-image source, sizes the host cannot hold, unknown network).
+        ``create`` runs the same checks, so check mode predicts what the real run does."""
+
     @abc.abstractmethod
     def create(self, spec):
         """Create the desktop from ``ShadowSpec``, defined at full size (max) with shadow size current; leaves it

@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
@@ -41,7 +42,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _l
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends._libvirt_domain import (
     BALLOON_NAMESPACE, MACHINE_DEFAULTS, render_domain_xml,
 )
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import DesktopBackend
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import DesktopBackend, option_seconds
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (
     BackendUnavailable, Conflict, DesktopNotFound, InvalidInput, OperationRefused, ShadowDeskError,
 )
@@ -53,6 +54,9 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
 DEFAULT_URI = "qemu:///system"
 DEFAULT_STORAGE = "/var/lib/libvirt/images/shadowdesk/desktops"
 DEFAULT_SHUTDOWN_TIMEOUT = 20.0
+KEEPALIVE_MAX_S = 20.0  # a daemon that does not answer for this long is treated as down
+KEEPALIVE_COUNT = 3
+MIN_RAW_IMAGE_BYTES = 1024 * 1024
 CPU_PERIOD_US = 100000  # cgroup period for cpu_limit; 100 ms is the kernel's default
 SHADOW_TAG = "shadowdesk"
 
@@ -70,6 +74,24 @@ def _quiet_errors(_ctx, _err):
     """libvirt prints every error to stderr by default; we report them through _errors instead."""
 
 
+_EVENT_LOOP = []
+
+
+def _start_event_loop(lv):
+    """libvirt's default event loop in a daemon thread (once per process): keepalive probes need it."""
+    if _EVENT_LOOP:
+        return
+    lv.virEventRegisterDefaultImpl()
+
+    def run():
+        while True:
+            lv.virEventRunDefaultImpl()
+
+    thread = threading.Thread(target=run, name="libvirt-events", daemon=True)
+    thread.start()
+    _EVENT_LOOP.append(thread)
+
+
 class LibvirtBackend(DesktopBackend):
     name = "libvirt"
 
@@ -84,14 +106,44 @@ class LibvirtBackend(DesktopBackend):
     @property
     def conn(self):
         if self._conn is None:
-            try:
-                self._conn = self._lv.open(self.uri)
-            except self._lv.libvirtError as exc:
-                raise BackendUnavailable("Cannot connect to libvirt at %s: %s" % (self.uri, _msg(exc)),
-                                         uri=self.uri) from None
-            if self._conn is None:  # very old bindings return None instead of raising
-                raise BackendUnavailable("Cannot connect to libvirt at %s" % self.uri, uri=self.uri)
+            self._conn = self._open()
         return self._conn
+
+    def _answer_within(self):
+        """Seconds a libvirtd that stopped answering is waited for: api_timeout, at most KEEPALIVE_MAX_S."""
+        return min(option_seconds(self.options, "api_timeout", KEEPALIVE_MAX_S), KEEPALIVE_MAX_S)
+
+    def _open(self):
+        """Open the connection in a helper thread bounded by ``_answer_within`` (a frozen libvirtd accepts the
+        socket but never answers the open call), then keep it alive with keepalive probes so that any later call
+        to a frozen or dead daemon fails instead of hanging (libvirt closes the connection after ``count``
+        unanswered probes ``interval`` s apart; that needs a running event loop, started once per process)."""
+        lv, bound = self._lv, self._answer_within()
+        _start_event_loop(lv)
+        outcome = {}
+
+        def opener():
+            try:
+                outcome["conn"] = lv.open(self.uri)
+            except lv.libvirtError as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=opener, name="libvirt-open", daemon=True)
+        thread.start()
+        thread.join(bound)
+        if thread.is_alive():
+            raise BackendUnavailable("libvirt at %s did not answer within %g s (is libvirtd frozen or overloaded?)"
+                                     % (self.uri, bound), uri=self.uri)
+        if "error" in outcome:
+            raise BackendUnavailable("Cannot connect to libvirt at %s: %s" % (self.uri, _msg(outcome["error"])),
+                                     uri=self.uri)
+        conn = outcome.get("conn")
+        if conn is None:  # very old bindings return None instead of raising
+            raise BackendUnavailable("Cannot connect to libvirt at %s" % self.uri, uri=self.uri)
+        interval = max(1, int(bound // (KEEPALIVE_COUNT + 1)))
+        with contextlib.suppress(lv.libvirtError):  # local drivers (test:///) have no keepalive: nothing to bound
+            conn.setKeepAlive(interval, KEEPALIVE_COUNT)
+        return conn
 
     def close(self):
         if self._conn is not None:
@@ -102,25 +154,33 @@ class LibvirtBackend(DesktopBackend):
     @contextlib.contextmanager
     def _call(self, what, name=None, refused=OperationRefused):
         """Run libvirt calls, mapping libvirtError to our errors. ``what`` completes 'Cannot ...'."""
-        lv = self._lv
         try:
             yield
-        except lv.libvirtError as exc:
-            code, domain = exc.get_error_code(), exc.get_error_domain()
-            text = "Cannot %s%s: %s" % (what, " (desktop %s)" % name if name else "", _msg(exc))
-            details = {"libvirt_error_code": code, "uri": self.uri}
-            if code == lv.VIR_ERR_NO_DOMAIN:
-                raise DesktopNotFound("Desktop %s does not exist on %s" % (name, self.uri), **details) from None
-            if code in (lv.VIR_ERR_NO_CONNECT, lv.VIR_ERR_INVALID_CONN, lv.VIR_ERR_AUTH_FAILED) or (
-                    domain == lv.VIR_FROM_RPC and code == lv.VIR_ERR_SYSTEM_ERROR):
-                self._conn = None
-                raise BackendUnavailable("Lost the connection to libvirt at %s while trying to %s: %s"
-                                         % (self.uri, what, _msg(exc)), **details) from None
-            if code == lv.VIR_ERR_OPERATION_INVALID:
-                raise Conflict(text, **details) from None
-            if "tc qdisc" in text or "tc filter" in text or "TC action" in text:
-                text += _TC_HINT
-            raise refused(text, **details) from None
+        except self._lv.libvirtError as exc:
+            raise self._mapped(exc, what, name, refused) from None
+
+    def _connection_lost(self, exc):
+        lv = self._lv
+        return exc.get_error_code() in (lv.VIR_ERR_NO_CONNECT, lv.VIR_ERR_INVALID_CONN, lv.VIR_ERR_AUTH_FAILED) or (
+            exc.get_error_domain() == lv.VIR_FROM_RPC)  # incl. "connection closed due to keepalive timeout"
+
+    def _mapped(self, exc, what, name=None, refused=OperationRefused):
+        """The ShadowDeskError for a libvirtError (see the module docstring)."""
+        lv = self._lv
+        code = exc.get_error_code()
+        text = "Cannot %s%s: %s" % (what, " (desktop %s)" % name if name else "", _msg(exc))
+        details = {"libvirt_error_code": code, "uri": self.uri}
+        if code == lv.VIR_ERR_NO_DOMAIN:
+            return DesktopNotFound("Desktop %s does not exist on %s" % (name, self.uri), **details)
+        if self._connection_lost(exc):
+            self._conn = None
+            return BackendUnavailable("Lost the connection to libvirt at %s while trying to %s: %s"
+                                      % (self.uri, what, _msg(exc)), **details)
+        if code == lv.VIR_ERR_OPERATION_INVALID:
+            return Conflict(text, **details)
+        if "tc qdisc" in text or "tc filter" in text or "TC action" in text:
+            text += _TC_HINT
+        return refused(text, **details)
 
     def _domain(self, name):
         with self._call("look up the desktop", name):
@@ -165,21 +225,35 @@ class LibvirtBackend(DesktopBackend):
         return sorted(result, key=lambda f: f.name)
 
     def _power_state(self, dom):
-        """(neutral state, note) from libvirt's state and managed-save flag."""
+        """(neutral state, note, lost session) from libvirt's state, its reason and the managed-save image.
+
+        A managed-save image counts as saved state only when it is complete (docs/decisions.md D12): libvirt
+        writes the header magic ``LibvirtQemudPart`` first and ``LibvirtQemudSave`` when QEMU has finished, and
+        ``managedSaveGetXMLDesc`` reads that header, so it fails for an image whose save was interrupted. Such an
+        image is never restored (libvirt ignores it and cold-boots), so it must never be reported as a session."""
         lv = self._lv
         with self._call("read the state", dom.name()):
-            state = dom.state()[0]
-            if state in (lv.VIR_DOMAIN_RUNNING, lv.VIR_DOMAIN_BLOCKED):
-                return STATE_RUNNING, ""
-            if state in (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PMSUSPENDED):
-                return STATE_PAUSED, ""
-            if state == lv.VIR_DOMAIN_SHUTDOWN:  # shutting down: still running until it is off
-                return STATE_RUNNING, "shutting down"
-            if dom.hasManagedSaveImage(0):
-                return STATE_SAVED, ""
-        if state == lv.VIR_DOMAIN_CRASHED:
-            return STATE_SHUTOFF, "the guest crashed; the next start cold-boots it"
-        return STATE_SHUTOFF, ""
+            state, reason = dom.state()[:2]
+            image = bool(dom.hasManagedSaveImage(0))
+        if state in (lv.VIR_DOMAIN_RUNNING, lv.VIR_DOMAIN_BLOCKED, lv.VIR_DOMAIN_SHUTDOWN):
+            notes = ["shutting down"] if state == lv.VIR_DOMAIN_SHUTDOWN else []
+            if image:  # a running guest's image is left over from a save that was cancelled (the guest went on)
+                notes.append("an incomplete saved image of a cancelled save is left over (it is ignored)")
+            return STATE_RUNNING, "; ".join(notes), ""
+        if state in (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PMSUSPENDED):
+            return STATE_PAUSED, "", ""
+        if image:
+            if self._image_complete(dom):
+                return STATE_SAVED, "", ""
+            lost = ("its saved image is incomplete (the save was interrupted): the session it should hold is lost "
+                    "and the next start cold-boots")
+            return STATE_SHUTOFF, "the saved image is incomplete", lost
+        if state == lv.VIR_DOMAIN_CRASHED or (state == lv.VIR_DOMAIN_SHUTOFF
+                                               and reason == lv.VIR_DOMAIN_SHUTOFF_CRASHED):
+            lost = ("its QEMU process ended without a shutdown (crashed or killed): the in-memory session is lost "
+                    "and the next start cold-boots")
+            return STATE_SHUTOFF, "the guest crashed", lost
+        return STATE_SHUTOFF, "", ""
 
     def _xml(self, dom, inactive):
         flags = self._lv.VIR_DOMAIN_XML_INACTIVE if inactive else 0
@@ -189,12 +263,29 @@ class LibvirtBackend(DesktopBackend):
     def _saved_xml(self, dom):
         """The domain XML inside the managed-save image (what a restore brings back), or None."""
         try:
-            return lxml.parse(dom.managedSaveGetXMLDesc(0))
-        except (self._lv.libvirtError, AttributeError):
+            return lxml.parse(self._read_saved_xml(dom))
+        except self._lv.libvirtError:
             return None
 
+    def _read_saved_xml(self, dom):
+        try:
+            return dom.managedSaveGetXMLDesc(0)
+        except self._lv.libvirtError as exc:
+            if self._connection_lost(exc):
+                raise self._mapped(exc, "read the saved image", dom.name()) from None
+            raise
+
+    def _image_complete(self, dom):
+        """Whether the managed-save image can be restored: libvirt reads its header for managedSaveGetXMLDesc and
+        refuses an image whose save never finished. A driver without that call (test:///) is trusted."""
+        try:
+            self._read_saved_xml(dom)
+        except self._lv.libvirtError as exc:
+            return exc.get_error_code() == self._lv.VIR_ERR_NO_SUPPORT
+        return True
+
     def _facts(self, dom):
-        state, note = self._power_state(dom)
+        state, note, lost = self._power_state(dom)
         config_root = self._xml(dom, inactive=True)
         meta = lxml.metadata(config_root)
         if state in (STATE_RUNNING, STATE_PAUSED):
@@ -219,7 +310,7 @@ class LibvirtBackend(DesktopBackend):
             name=dom.name(), backend=self.name, state=state, user=(meta or {}).get("user") or None,
             backend_id=uuid, node=node, max_vcpus=max_vcpus,
             max_memory_mib=lxml.memory_mib(config_root.find("memory")) or 0,
-            live=live, config=config, pending=pending, has_saved_state=state == STATE_SAVED,
+            live=live, config=config, pending=pending, has_saved_state=state == STATE_SAVED, lost_session=lost,
             snapshots=snapshots, disks=[info for info, _limit in lxml.disks(config_root, meta)],
             interfaces=[i["key"] for i in lxml.interfaces(config_root)],
             tags=[SHADOW_TAG] if meta is not None else [],
@@ -251,19 +342,71 @@ class LibvirtBackend(DesktopBackend):
                 "nets": nets, "sampled_at": sampled_at, "state": STATE_RUNNING, "online_vcpus": online}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
-    def create(self, spec):
+    def check_create(self, spec):
+        self._creation_plan(spec)
+
+    def _creation_plan(self, spec):
+        """Every check of ``create`` that changes nothing; returns (storage dir, overlay path, golden format,
+        whether an existing overlay is reused)."""
         _validate_spec(spec)
         if self._find(spec.name) is not None:
             raise Conflict("Desktop %s already exists on %s" % (spec.name, self.uri), desktop=spec.name)
         storage = os.path.realpath(spec.storage or self.options.get("storage") or DEFAULT_STORAGE)
         overlay = os.path.join(storage, "%s.qcow2" % spec.name)
-        created = self._prepare_overlay(spec, storage, overlay)
+        self._template_context(spec, storage, overlay)  # unknown machine options
+        self._check_host_fits(spec)
+        golden = os.path.realpath(spec.source)
+        if not os.path.isfile(golden):
+            raise InvalidInput("Golden image %s does not exist (or is not a file)" % spec.source)
+        if golden == overlay:
+            raise InvalidInput("The overlay %s would be the golden image itself" % overlay)
+        qemu_img = shutil.which("qemu-img")
+        if qemu_img is None:
+            raise OperationRefused("qemu-img is not installed on %s (package qemu-utils)" % os.uname()[1])
+        fmt = _golden_format(_image_info(qemu_img, golden), spec.source)
+        reuse = os.path.lexists(overlay)
+        if reuse:
+            backing = _image_info(qemu_img, overlay).get("full-backing-filename") or ""
+            if not backing or os.path.realpath(backing) != golden:
+                raise Conflict("%s already exists and is not an overlay of %s; refusing to overwrite it"
+                               % (overlay, spec.source), path=overlay)
+            self._refuse_if_used(overlay)
+        return storage, overlay, fmt, reuse
+
+    def _check_host_fits(self, spec):
+        """A desktop whose full size this host cannot give would be defined fine and fail only at a start."""
+        with self._call("read the host's size"):
+            host_mib = self.conn.getInfo()[1]
+        if spec.max_memory_mib > host_mib:
+            raise InvalidInput("max_memory_mib=%s is more than this host has (%s MiB)"
+                               % (spec.max_memory_mib, host_mib), host_memory_mib=host_mib)
+        domain_type = (spec.machine or {}).get("domain_type") or MACHINE_DEFAULTS["domain_type"]
+        try:
+            limit = self.conn.getMaxVcpus(domain_type)
+        except self._lv.libvirtError:
+            limit = 0  # the driver does not say; QEMU checks at start
+        if limit and spec.max_vcpus > limit:
+            raise InvalidInput("max_vcpus=%s is more than %s domains allow on this host (%s)"
+                               % (spec.max_vcpus, domain_type, limit))
+        if spec.network:
+            try:
+                self.conn.networkLookupByName(spec.network)
+            except self._lv.libvirtError as exc:
+                if exc.get_error_code() == self._lv.VIR_ERR_NO_NETWORK:
+                    raise InvalidInput("libvirt network %s does not exist on %s" % (spec.network, self.uri),
+                                       network=spec.network) from None
+                raise self._mapped(exc, "look up the network %s" % spec.network) from None
+
+    def create(self, spec):
+        storage, overlay, fmt, reuse = self._creation_plan(spec)
+        if not reuse:
+            self._create_overlay(spec, storage, overlay, fmt)
         try:
             xml = render_domain_xml(self._template_context(spec, storage, overlay))
             with self._call("define the desktop", spec.name):
                 self.conn.defineXML(xml)
         except ShadowDeskError:
-            if created:  # only an overlay we made a moment ago; a reused one holds a user's data
+            if not reuse:  # only an overlay we made a moment ago; a reused one holds a user's data
                 with contextlib.suppress(OSError):
                     os.unlink(overlay)
             raise
@@ -286,32 +429,16 @@ class LibvirtBackend(DesktopBackend):
             serial_log=os.path.join(serial_dir, "%s-serial.log" % spec.name),
         )
 
-    def _prepare_overlay(self, spec, storage, overlay):
-        """Create the user's qcow2 overlay on the golden image; True if created, False if an existing overlay of
-        the same golden image (kept by an earlier ``remove`` without ``remove_storage``) is reused."""
-        golden = os.path.realpath(spec.source)
-        if not os.path.isfile(golden):
-            raise InvalidInput("Golden image %s does not exist (or is not a file)" % spec.source)
-        if golden == overlay:
-            raise InvalidInput("The overlay %s would be the golden image itself" % overlay)
-        qemu_img = shutil.which("qemu-img")
-        if qemu_img is None:
-            raise OperationRefused("qemu-img is not installed on %s (package qemu-utils)" % os.uname()[1])
-        if os.path.lexists(overlay):
-            backing = _image_info(qemu_img, overlay).get("full-backing-filename") or ""
-            if not backing or os.path.realpath(backing) != golden:
-                raise Conflict("%s already exists and is not an overlay of %s; refusing to overwrite it"
-                               % (overlay, spec.source), path=overlay)
-            self._refuse_if_used(overlay)
-            return False
-        fmt = _image_info(qemu_img, golden).get("format") or "qcow2"
+    @staticmethod
+    def _create_overlay(spec, storage, overlay, fmt):
+        """The user's qcow2 overlay on the golden image (an existing overlay of the same golden image, kept by an
+        earlier ``remove`` without ``remove_storage``, is reused instead)."""
         try:
             os.makedirs(storage, exist_ok=True)
         except OSError as exc:
             raise OperationRefused("Cannot create the storage directory %s: %s" % (storage, exc)) from None
-        _run([qemu_img, "create", "-q", "-f", "qcow2", "-F", fmt, "-b", golden, overlay],
-             "create the overlay %s" % overlay)
-        return True
+        _run([shutil.which("qemu-img") or "qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b",
+              os.path.realpath(spec.source), overlay], "create the overlay %s" % overlay)
 
     def _refuse_if_used(self, path):
         """Conflict if another defined domain uses ``path`` as a disk."""
@@ -335,6 +462,8 @@ class LibvirtBackend(DesktopBackend):
                 else "start the desktop")
         target = None if restoring else lxml.resources(self._xml(dom, inactive=True)).memory_mib
         with self._call(what, name):
+            if not restoring and dom.hasManagedSaveImage(0):
+                dom.managedSaveRemove(0)  # an incomplete image: libvirt would ignore it and boot anyway
             dom.create()  # restores the managed-save image when there is one (it carries its own target)
             if dom.state()[0] == self._lv.VIR_DOMAIN_PAUSED:  # an image saved paused by another tool
                 dom.resume()
@@ -377,17 +506,37 @@ class LibvirtBackend(DesktopBackend):
             raise Conflict("Desktop %s is shut off: there is no RAM to save" % name, desktop=name)
         with self._call("save the desktop's RAM", name):
             dom.managedSave(self._lv.VIR_DOMAIN_SAVE_RUNNING)
+        if self._power_state(dom)[0] != STATE_SAVED:
+            raise OperationRefused("The save of desktop %s ended without a complete saved image; %s"
+                                   % (name, self._facts(dom).lost_session or "it is not saved"), desktop=name)
 
     def stop(self, name, force=False):
         """Return how the desktop stopped: 'already off', 'shutdown', 'destroyed' or a fallback sentence."""
         dom = self._domain(name)
         if not self._is_active(dom):
             return "already off"
+        with self._call("check the saved state", name):
+            leftover = bool(dom.hasManagedSaveImage(0))  # an active guest's image is an incomplete leftover
         if force:
             self._destroy(dom)
-            return "destroyed"
-        timeout = float(self.options.get("shutdown_timeout") or DEFAULT_SHUTDOWN_TIMEOUT)
-        with self._call("shut the desktop down", name):
+            outcome = "destroyed"
+        else:
+            outcome = self._shutdown(dom)
+        if leftover:
+            # Once off, the leftover would look like saved state; it never held this (running) session.
+            with self._call("remove the incomplete saved image", name):
+                if dom.hasManagedSaveImage(0):
+                    dom.managedSaveRemove(0)
+        return outcome
+
+    def shutdown_wait(self):
+        """Seconds a graceful stop waits: ``shutdown_timeout`` (default 20), never more than ``api_timeout``."""
+        wait = option_seconds(self.options, "shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT)
+        return min(wait, option_seconds(self.options, "api_timeout", wait))
+
+    def _shutdown(self, dom):
+        timeout = self.shutdown_wait()
+        with self._call("shut the desktop down", dom.name()):
             if dom.state()[0] == self._lv.VIR_DOMAIN_PAUSED:
                 dom.resume()  # a paused guest cannot react to the ACPI power button
             dom.shutdown()
@@ -674,6 +823,18 @@ def _validate_spec(spec):
     unknown = set(spec.boot or {}) - {"kernel", "initrd", "cmdline"}
     if unknown:
         raise InvalidInput("Unknown boot option(s): %s (known: kernel, initrd, cmdline)" % ", ".join(sorted(unknown)))
+
+
+def _golden_format(info, source):
+    """The golden image's format, refusing a file that is no disk image (qemu-img calls any file 'raw')."""
+    fmt = info.get("format") or ""
+    size = int(info.get("virtual-size") or 0)
+    if fmt == "raw" and (size < MIN_RAW_IMAGE_BYTES or size % 512):
+        raise InvalidInput("source %s is not a disk image (a raw file of %s bytes; a golden image is a qcow2 "
+                           "image or a raw disk of at least 1 MiB in 512-byte sectors)" % (source, size))
+    if not fmt:
+        raise InvalidInput("source %s is not a disk image qemu-img can read" % source)
+    return fmt
 
 
 def _run(argv, what):

@@ -30,7 +30,7 @@ import time
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _pve_config as pc
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import DesktopBackend
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import DesktopBackend, option_seconds
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (
     BackendUnavailable, Conflict, DesktopNotFound, InvalidInput, OperationRefused, ShadowDeskError,
 )
@@ -79,10 +79,10 @@ class ProxmoxBackend(DesktopBackend):
         self._api = None
         self._configs = {}  # vmid -> running config seen by the last get() (for classify)
         self._located = {}  # name -> cluster/resources entries, read once by locate() for a batch
-        self.api_timeout = int(options.get("api_timeout") or 60)
-        self.task_timeout = float(options.get("task_timeout") or self.api_timeout)
-        self.lock_timeout = float(options.get("lock_timeout") or self.api_timeout)
-        self.poll_interval = float(options.get("poll_interval") or 0.2)
+        self.api_timeout = int(option_seconds(options, "api_timeout", 60))
+        self.task_timeout = option_seconds(options, "task_timeout", self.api_timeout)
+        self.lock_timeout = option_seconds(options, "lock_timeout", self.api_timeout)
+        self.poll_interval = option_seconds(options, "poll_interval", 0.2)
 
     # -- connection ---------------------------------------------------------------------------------------------
     @property
@@ -354,13 +354,18 @@ class ProxmoxBackend(DesktopBackend):
         return _utilisation_of(first, second, float(interval or 0))
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
-    def create(self, spec):
+    def check_create(self, spec):
+        self._template_for(spec)
+
+    def _template_for(self, spec):
+        """Every check of ``create`` that changes nothing; returns (template _Vm, target node)."""
         pc.check_name(spec.name)
         source = pc.template_vmid(spec.source)
         if spec.storage:
             raise InvalidInput("storage=%s cannot be used on Proxmox VE: a linked clone's disk lives on the "
                                "template's storage (PVE allows a target storage only for full clones)."
                                % spec.storage)
+        pc.shadow_config(spec, {}, _now_iso())  # sizes
         if self._find(spec.name) is not None:
             raise Conflict("A Proxmox VE VM named %s already exists." % spec.name, desktop=spec.name)
         template = next((i for i in self._resources() if int(i.get("vmid", 0)) == source), None)
@@ -371,7 +376,17 @@ class ProxmoxBackend(DesktopBackend):
                                "from templates (convert it with 'qm template %s')." % (source, source))
         tvm = _Vm(source, template["node"], template.get("name") or str(source))
         target = spec.node or self.options.get("node") or tvm.node
-        pc.shadow_config(spec, {}, _now_iso())  # validate sizes before cloning anything
+        status = self._get("nodes/%s/status" % target, "read the status of node %s" % target) or {}
+        node_mib = int((status.get("memory") or {}).get("total") or 0) // pc.MIB
+        if node_mib and spec.max_memory_mib > node_mib:
+            # PVE stores any size and fails only at the start; a desktop larger than its node is a typo or a bug.
+            raise InvalidInput("max_memory_mib=%s is more than node %s has (%s MiB)"
+                               % (spec.max_memory_mib, target, node_mib), node=target)
+        return tvm, target
+
+    def create(self, spec):
+        tvm, target = self._template_for(spec)
+        source = tvm.vmid
         newid = int(self._get("cluster/nextid", "allocate a VM ID"))
         self._run("post", tvm.path + "/clone", "clone template %s into %s" % (source, spec.name), tvm,
                   newid=newid, name=spec.name, full=0, target=target if target != tvm.node else None,
@@ -525,9 +540,7 @@ class ProxmoxBackend(DesktopBackend):
         pending_items = self._get(vm.path + "/pending", "read the pending changes of %s" % facts.name) or []
         state = pc.power_state(self._status(vm), current)
         if state == STATE_SAVED:
-            raise Conflict("Cannot change the resources of %s: it is hibernated and Proxmox VE refuses configuration "
-                           "changes while the 'suspended' lock is held. Start it first (or discard the saved state)."
-                           % facts.name, desktop=facts.name)
+            raise pc.hibernated_conflict(facts.name)
         nxt = pc.split_pending(current, pending_items)[0]
         params, delete, touched = pc.change_params(nxt, changes)
         if delete:

@@ -13,12 +13,120 @@ Rules that hold on every backend:
 
 from __future__ import annotations
 
+import math
+
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
     APPLIED_PENDING, RESOURCE_FIELDS, DiskLimit, NetLimit, ResourceChange, Resources,
 )
 
 MIN_MEMORY_MIB = 128
+# Bounds every backend can store exactly: QEMU refuses throttle values above 1e15 (THROTTLE_VALUE_MAX) and libvirt
+# overflows past 64 bits; a NIC rate is kept within a 32-bit KiB/s count (4 TiB/s, far above any real NIC).
+MAX_IO_LIMIT = 10 ** 15
+MAX_RATE_KIB_S = 2 ** 32 - 1
+# The kernel's smallest CFS quota is 1 ms per 100 ms period: a finer cpu_limit cannot be applied (libvirt would
+# keep the old quota while reporting the new value) and would never read back equal (no idempotence).
+CPU_LIMIT_STEP = 0.01
+_DISK_LIMIT_KEYS = ("total_iops", "total_bytes_sec")
+
+
+def _whole(value, where, low, high):
+    """An integer option value from YAML/Jinja (int, integral float or digit string) within low..high."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise InvalidInput("%s=%r is not a whole number" % (where, value)) from None
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise InvalidInput("%s=%r is not a whole number" % (where, value))
+    if not low <= number <= high:
+        raise InvalidInput("%s=%s is outside %s..%s" % (where, number, low, high))
+    return number
+
+
+def _cpu_limit(value, where):
+    """cpu_limit as a float: 0 (no limit) or a multiple of CPU_LIMIT_STEP."""
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise InvalidInput("%s=%r is not a number" % (where, value)) from None
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise InvalidInput("%s=%r must be a finite number >= 0 (0 means no limit)" % (where, value))
+    steps = number / CPU_LIMIT_STEP
+    if abs(steps - round(steps)) > 1e-6:
+        raise InvalidInput("%s=%r cannot be applied exactly: a CPU limit is 0 or a multiple of %s CPU (the "
+                           "kernel's smallest quota is 1 ms per 100 ms)" % (where, value, CPU_LIMIT_STEP))
+    return round(round(steps) * CPU_LIMIT_STEP, 2)
+
+
+def _device_map(value, where):
+    if not isinstance(value, dict):
+        raise InvalidInput("%s must be a dict keyed by device (net0, disk0, ...), got %r" % (where, value))
+    for key, limit in value.items():
+        if not isinstance(limit, dict):
+            raise InvalidInput("%s.%s must be a dict of limits, got %r (to lift the limits give them as 0)"
+                               % (where, key, limit))
+    return value
+
+
+def _net_limits(value, where):
+    limits = {}
+    for key, limit in _device_map(value, where).items():
+        unknown = sorted(set(limit) - {"rate_kib_s"})
+        if unknown or "rate_kib_s" not in limit:
+            raise InvalidInput("%s.%s takes exactly one key, rate_kib_s (got: %s)"
+                               % (where, key, ", ".join(sorted(map(str, limit))) or "nothing"))
+        limits[key] = NetLimit(rate_kib_s=_whole(limit["rate_kib_s"], "%s.%s.rate_kib_s" % (where, key),
+                                                 0, MAX_RATE_KIB_S))
+    return limits
+
+
+def _disk_limits(value, where):
+    limits = {}
+    for key, limit in _device_map(value, where).items():
+        unknown = sorted(set(map(str, limit)) - set(_DISK_LIMIT_KEYS))
+        if unknown or not limit:
+            raise InvalidInput("%s.%s takes total_iops and/or total_bytes_sec (got: %s)"
+                               % (where, key, ", ".join(sorted(map(str, limit))) or "nothing"))
+        limits[key] = DiskLimit(**{name: _whole(limit.get(name, 0), "%s.%s.%s" % (where, key, name), 0,
+                                                MAX_IO_LIMIT) for name in _DISK_LIMIT_KEYS})
+    return limits
+
+
+def parse_target(data, where="target"):
+    """A resource target dict (module options or one stage of a plan) -> ``Resources``, checking every value.
+
+    Values inside ``stages``, ``net`` and ``disk_io`` never pass Ansible's own type checks, so this is where a
+    wrong type or an unrepresentable number becomes a clear InvalidInput instead of a crash or a silent change.
+    """
+    if not isinstance(data, dict):
+        raise InvalidInput("%s is malformed: expected a dict of resources, got %r" % (where, data))
+    unknown = sorted(set(map(str, data)) - set(RESOURCE_FIELDS))
+    if unknown:
+        raise InvalidInput("%s is malformed: unknown keys %s (allowed: %s)"
+                           % (where, ", ".join(unknown), ", ".join(RESOURCE_FIELDS)))
+    prefix = "%s." % where if where else ""
+    target = Resources()
+    if data.get("vcpus") is not None:
+        target.vcpus = _whole(data["vcpus"], prefix + "vcpus", 1, 2 ** 31 - 1)
+    if data.get("memory_mib") is not None:
+        target.memory_mib = _whole(data["memory_mib"], prefix + "memory_mib", 1, 2 ** 53)
+    if data.get("cpu_limit") is not None:
+        target.cpu_limit = _cpu_limit(data["cpu_limit"], prefix + "cpu_limit")
+    if data.get("net") is not None:
+        target.net = _net_limits(data["net"], prefix + "net")
+    if data.get("disk_io") is not None:
+        target.disk_io = _disk_limits(data["disk_io"], prefix + "disk_io")
+    if data.get("gpu") is not None:
+        gpus = data["gpu"]
+        if not isinstance(gpus, list) or not all(isinstance(g, str) and g.strip() for g in gpus):
+            raise InvalidInput("%sgpu must be a list of PCI addresses or mdev UUIDs, got %r" % (prefix, gpus))
+        target.gpu = list(gpus)
+    return target
 
 
 def current_resources(facts):
@@ -100,17 +208,7 @@ def resolve_stage(stages, stage):
     """Pick one named stage (e.g. ``shadow``/``warm``/``full``) from a staged target dict."""
     if stage not in stages:
         raise InvalidInput("stage %r is not one of the given stages (%s)" % (stage, ", ".join(sorted(stages))))
-    spec = stages[stage]
-    if not isinstance(spec, dict):
-        raise InvalidInput("stage %r is malformed: expected a dict of resources, got %r" % (stage, spec))
-    unknown = sorted(set(spec) - set(RESOURCE_FIELDS))
-    if unknown:
-        raise InvalidInput("stage %r is malformed: unknown keys %s (allowed: %s)"
-                           % (stage, ", ".join(unknown), ", ".join(RESOURCE_FIELDS)))
-    try:
-        return Resources.from_dict(spec)
-    except (TypeError, AttributeError) as exc:
-        raise InvalidInput("stage %r is malformed: %s" % (stage, exc)) from None
+    return parse_target(stages[stage], "stage %r" % stage)
 
 
 def predicted(current, changes):

@@ -327,27 +327,44 @@ def test_remove_storage_refuses_golden_recorded_as_overlay(backend, golden, tmp_
 
 
 class _FakeDom:
-    def __init__(self, state, saved=False):
-        self._state, self._saved = state, saved
+    def __init__(self, state, saved=False, reason=0, complete=True):
+        self._state, self._saved, self._reason, self._complete = state, saved, reason, complete
 
     def name(self):
         return "fake"
 
     def state(self):
-        return [self._state, 0]
+        return [self._state, self._reason]
 
     def hasManagedSaveImage(self, _flags):
         return self._saved
 
+    def managedSaveGetXMLDesc(self, _flags):
+        if not self._complete:  # what qemu's driver says for an image whose header is still 'LibvirtQemudPart'
+            raise libvirt.libvirtError("operation failed: save image is incomplete")
+        return "<domain><name>fake</name></domain>"
 
-@pytest.mark.parametrize("state,saved,want", [
-    (libvirt.VIR_DOMAIN_RUNNING, False, "running"), (libvirt.VIR_DOMAIN_BLOCKED, False, "running"),
-    (libvirt.VIR_DOMAIN_PAUSED, False, "paused"), (libvirt.VIR_DOMAIN_SHUTOFF, True, "saved"),
-    (libvirt.VIR_DOMAIN_SHUTOFF, False, "shutoff"), (libvirt.VIR_DOMAIN_CRASHED, False, "shutoff")])
-def test_state_mapping(backend, state, saved, want):
-    got, note = backend._power_state(_FakeDom(state, saved))
+
+CRASHED = dict(reason=libvirt.VIR_DOMAIN_SHUTOFF_CRASHED)
+
+
+@pytest.mark.parametrize("state,saved,kw,want,lost", [
+    (libvirt.VIR_DOMAIN_RUNNING, False, {}, "running", ""), (libvirt.VIR_DOMAIN_BLOCKED, False, {}, "running", ""),
+    (libvirt.VIR_DOMAIN_PAUSED, False, {}, "paused", ""), (libvirt.VIR_DOMAIN_SHUTOFF, True, {}, "saved", ""),
+    (libvirt.VIR_DOMAIN_SHUTOFF, False, {}, "shutoff", ""),
+    (libvirt.VIR_DOMAIN_CRASHED, False, {}, "shutoff", "crashed"),
+    # libvirt reports a killed or crashed QEMU as 'shut off (crashed)': state SHUTOFF, reason CRASHED (issue 12.2)
+    (libvirt.VIR_DOMAIN_SHUTOFF, False, CRASHED, "shutoff", "crashed"),
+    # an interrupted save leaves an image libvirt will not restore: not saved state (issue 12.1)
+    (libvirt.VIR_DOMAIN_SHUTOFF, True, dict(complete=False), "shutoff", "incomplete"),
+    (libvirt.VIR_DOMAIN_RUNNING, True, dict(complete=False), "running", ""),
+])
+def test_state_mapping(backend, state, saved, kw, want, lost):
+    got, note, lost_session = backend._power_state(_FakeDom(state, saved, **kw))
     assert got == want
-    assert ("crashed" in note) == (state == libvirt.VIR_DOMAIN_CRASHED)
+    assert (lost in lost_session) if lost else lost_session == ""
+    if state == libvirt.VIR_DOMAIN_RUNNING and saved:
+        assert "cancelled save" in note
 
 
 # -- errors ------------------------------------------------------------------------------------------------------

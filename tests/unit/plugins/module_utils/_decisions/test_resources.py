@@ -1,7 +1,9 @@
+import re
+
 import pytest
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.resources import (
-    predicted, resolve_stage, resource_changes, split_already_pending,
+    parse_target, predicted, resolve_stage, resource_changes, split_already_pending,
 )
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
@@ -100,3 +102,39 @@ def test_stages():
         resolve_stage(stages, "warm")
     with pytest.raises(InvalidInput, match="malformed"):
         resolve_stage({"x": {"cores": 3}}, "x")
+
+
+# -- parse_target: values Ansible's type checks never see (issue 12.6/12.7) --------------------------------------
+@pytest.mark.parametrize("data,match", [
+    ({"net": {"net0": {"rate_kib_s": "abc"}}}, "net.net0.rate_kib_s='abc' is not a whole number"),
+    ({"disk_io": {"disk0": {"total_iops": 10 ** 20}}}, "outside 0..1000000000000000"),
+    ({"disk_io": {"disk0": {"total_iops": 1.5}}}, "1.5 is not a whole number"),
+    ({"disk_io": {"disk0": None}}, "must be a dict of limits"),
+    ({"disk_io": {"disk0": {}}}, "takes total_iops and/or total_bytes_sec"),
+    ({"disk_io": {"disk0": {"iops": 3}}}, "takes total_iops"),
+    ({"net": ["net0"]}, "must be a dict keyed by device"),
+    ({"vcpus": "two"}, "vcpus='two' is not a whole number"),
+    ({"vcpus": True}, "not a whole number"),
+    ({"cpu_limit": 0.000001}, "multiple of 0.01"),
+    ({"cpu_limit": float("nan")}, "finite"),
+    ({"cpu_limit": -1}, "finite number >= 0"),
+    ({"gpu": "0000:01:00.0"}, "must be a list"),
+    ({"cores": 2}, "unknown keys cores"),
+])
+def test_parse_target_refuses_what_cannot_be_applied_exactly(data, match):
+    with pytest.raises(InvalidInput, match=re.escape(match)):
+        parse_target(data, "")
+
+
+def test_parse_target_accepts_yaml_and_jinja_forms():
+    target = parse_target({"vcpus": "2", "memory_mib": 512.0, "cpu_limit": "1.5",
+                           "net": {"net0": {"rate_kib_s": "100"}}, "disk_io": {"disk0": {"total_iops": 10 ** 15}}})
+    assert (target.vcpus, target.memory_mib, target.cpu_limit) == (2, 512, 1.5)
+    assert target.net["net0"].rate_kib_s == 100
+    assert target.disk_io["disk0"].to_dict() == {"total_iops": 10 ** 15, "total_bytes_sec": 0}
+
+
+def test_stage_values_are_checked_like_direct_options():
+    with pytest.raises(InvalidInput, match=re.escape("stage 'full'.vcpus='two' is not a whole number")):
+        resolve_stage({"full": {"vcpus": "two"}}, "full")
+    assert resolve_stage({"full": {"memory_mib": "512"}}, "full").memory_mib == 512
