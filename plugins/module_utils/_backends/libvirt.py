@@ -227,7 +227,7 @@ class LibvirtBackend(DesktopBackend):
     def _power_state(self, dom):
         """(neutral state, note, lost session) from libvirt's state, its reason and the managed-save image.
 
-        A managed-save image counts as saved state only when it is complete (docs/decisions.md D12): libvirt
+        A managed-save image counts as saved state only when it is complete (docs/decisions.md D16): libvirt
         writes the header magic ``LibvirtQemudPart`` first and ``LibvirtQemudSave`` when QEMU has finished, and
         ``managedSaveGetXMLDesc`` reads that header, so it fails for an image whose save was interrupted. Such an
         image is never restored (libvirt ignores it and cold-boots), so it must never be reported as a session."""
