@@ -10,9 +10,7 @@ New operations (migration, secondary NICs, firewall sets) join ``RESOURCE_CASES`
 
 from __future__ import annotations
 
-import pytest
-
-from integration.desks import SHADOW, LibvirtDesk, ProxmoxDesk
+from integration.desks import SHADOW
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.select import select_backend
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.resources import (
@@ -80,27 +78,11 @@ def _expected(expectation, backend_name):
     return expectation[backend_name] if isinstance(expectation, dict) else expectation
 
 
-@pytest.fixture(params=[pytest.param("libvirt", marks=pytest.mark.libvirt),
-                        pytest.param("proxmox", marks=pytest.mark.pve)])
-def contract_desk(request):
-    if request.param == "libvirt":
-        face = LibvirtDesk(request.getfixturevalue("libvirt_testbed"))
-    else:
-        face = ProxmoxDesk(request.getfixturevalue("pve_stand_in"))
-    try:
-        yield face
-    finally:
-        face.cleanup()
-
-
 def _spec(desk, name):
     args = desk.create_args(name, "contract")
     connection = set(desk.connection)
-    boot = args.get("boot") or {}
-    if boot:  # on a loaded host TCG fails the kernel's IO-APIC timer check without this
-        boot = dict(boot, cmdline=boot["cmdline"] + " no_timer_check")
     return ShadowSpec(name=name, user="contract", source=args["source"], storage=args.get("storage"),
-                      network=args.get("network"), boot=boot,
+                      network=args.get("network"), boot=args.get("boot") or {},
                       machine={"domain_type": args["domain_type"]} if "domain_type" in args else {},
                       **{k: v for k, v in SHADOW.items() if k not in connection})
 
@@ -156,8 +138,7 @@ def _check_resources(backend, name, state, outcomes):
             outcomes.append((state, case + " (real run)", want, got))
 
 
-def test_backend_contract(contract_desk):
-    desk = contract_desk
+def test_backend_contract(desk):
     name = desk.new_name()
     options = dict(desk.connection)
     backend = select_backend(options.pop("backend"), options)

@@ -23,32 +23,9 @@ SAVE_DIR = pathlib.Path("/var/lib/libvirt/qemu/save")
 LIBVIRTD_PID = pathlib.Path("/run/libvirtd.pid")
 
 
-@pytest.fixture(params=[pytest.param("libvirt", marks=pytest.mark.libvirt),
-                        pytest.param("proxmox", marks=pytest.mark.pve)])
-def desk(request):
-    if request.param == "libvirt":
-        face = SturdyLibvirtDesk(request.getfixturevalue("libvirt_testbed"))
-    else:
-        face = ProxmoxDesk(request.getfixturevalue("pve_stand_in"))
-    try:
-        yield face
-    finally:
-        face.cleanup()
-
-
-class SturdyLibvirtDesk(LibvirtDesk):
-    """The test guest with ``no_timer_check``: on a heavily loaded host TCG is too slow for the kernel's IO-APIC
-    timer check, which then panics the boot ("IO-APIC + timer doesn't work!")."""
-
-    def create_args(self, name, user):
-        args = super().create_args(name, user)
-        args["boot"] = dict(args["boot"], cmdline=args["boot"]["cmdline"] + " no_timer_check")
-        return args
-
-
 @pytest.fixture
 def lv_desk(libvirt_testbed):
-    face = SturdyLibvirtDesk(libvirt_testbed)
+    face = LibvirtDesk(libvirt_testbed)
     try:
         yield face
     finally:
