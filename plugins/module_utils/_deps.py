@@ -28,7 +28,7 @@ KNOWN = {
     "distributed": ("dask[distributed]", "running forecasts on a Dask cluster"),
     "yaml": ("PyYAML", "YAML plan files"),
     "jsonschema": ("jsonschema", "validating allocation plan files"),
-    "jinja2": ("jinja2", "domain XML and plan summaries"),
+    "jinja2": ("jinja2", "plan summaries"),
     "psycopg": ("psycopg[binary]", "the PostgreSQL history store (history_url)"),
 }
 

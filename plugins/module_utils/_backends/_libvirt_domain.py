@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ShadowDesk engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PRIVATE: the libvirt domain XML of a shadow desktop, as a jinja2 template.
+"""PRIVATE: the libvirt domain XML of a shadow desktop, built with the stdlib (xml.etree.ElementTree).
 
 Why these elements:
 - ``<vcpu current=shadow>max</vcpu>`` and ``<memory>max</memory><currentMemory>shadow</currentMemory>``: the
@@ -14,97 +14,21 @@ Why these elements:
 - ``<metadata><sd:desktop>``: marks the domain as ours and records the overlay it owns, so ``remove`` deletes
   exactly that file and ``list`` ignores every other domain on the host.
 
-jinja2 is imported through ``_deps`` (sanity's import test runs without it); the template autoescapes, so a
-user name or path with ``<``/``&``/quotes cannot break the XML.
+- ``<channel>`` ``org.qemu.guest_agent.0``: the guest agent's virtio-serial port (commands inside the guest).
+
+Built with ElementTree, not a template engine: the module runs on the hypervisor host, where only libvirt-python
+is required (jinja2 there was an undeclared requirement). ElementTree escapes every text and attribute, so a user
+name or path with ``<``/``&``/quotes cannot break the XML.
 """
 
 from __future__ import annotations
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
+import xml.etree.ElementTree as ET
 
 SD_NAMESPACE = "https://shadowdesk.invalid/vdi/1"
 # Live-only metadata: the balloon *target* last asked for (see libvirt.py _record_balloon_target for why).
 BALLOON_NAMESPACE = "https://shadowdesk.invalid/vdi/1/balloon"
-
-DOMAIN_TEMPLATE = """\
-<domain type='{{ domain_type }}'>
-  <name>{{ name }}</name>
-  <metadata>
-    <sd:desktop xmlns:sd='{{ namespace }}'>
-      <sd:user>{{ user }}</sd:user>
-      <sd:source>{{ source }}</sd:source>
-      <sd:overlay>{{ overlay }}</sd:overlay>
-      <sd:storage>{{ storage }}</sd:storage>
-    </sd:desktop>
-  </metadata>
-  <memory unit='MiB'>{{ max_memory_mib }}</memory>
-  <currentMemory unit='MiB'>{{ shadow_memory_mib }}</currentMemory>
-  <vcpu placement='static' current='{{ shadow_vcpus }}'>{{ max_vcpus }}</vcpu>
-  <os>
-    <type arch='{{ arch }}'{% if machine_type %} machine='{{ machine_type }}'{% endif %}>hvm</type>
-{%- if kernel %}
-    <kernel>{{ kernel }}</kernel>
-{%- if initrd %}
-    <initrd>{{ initrd }}</initrd>
-{%- endif %}
-{%- if cmdline %}
-    <cmdline>{{ cmdline }}</cmdline>
-{%- endif %}
-{%- else %}
-    <boot dev='hd'/>
-{%- endif %}
-  </os>
-  <features>
-    <acpi/>
-    <apic/>
-  </features>
-{%- if cpu_mode %}
-  <cpu mode='{{ cpu_mode }}'/>
-{%- endif %}
-  <clock offset='utc'/>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-{%- if emulator %}
-    <emulator>{{ emulator }}</emulator>
-{%- endif %}
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2' discard='unmap'/>
-      <source file='{{ overlay }}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-{%- if network %}
-    <interface type='network'>
-      <source network='{{ network }}'/>
-      <model type='virtio'/>
-    </interface>
-{%- endif %}
-    <serial type='file'>
-      <source path='{{ serial_log }}' append='on'/>
-      <target port='0'/>
-    </serial>
-    <console type='file'>
-      <source path='{{ serial_log }}' append='on'/>
-      <target type='serial' port='0'/>
-    </console>
-{%- if graphics %}
-    <graphics type='{{ graphics }}' autoport='yes' listen='{{ graphics_listen }}'>
-      <listen type='address' address='{{ graphics_listen }}'/>
-    </graphics>
-    <video>
-      <model type='{{ "qxl" if graphics == "spice" else "vga" }}'/>
-    </video>
-{%- endif %}
-    <channel type='unix'>
-      <target type='virtio' name='org.qemu.guest_agent.0'/>
-    </channel>
-    <memballoon model='virtio'>
-      <stats period='1'/>
-    </memballoon>
-  </devices>
-</domain>
-"""
+GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
 # Defaults of the ``spec.machine`` overrides. TCG ('qemu') because that is what works everywhere (KVM needs
 # /dev/kvm); production hosts set domain_type: kvm.
@@ -120,8 +44,79 @@ MACHINE_DEFAULTS = {
 }
 
 
+def _add(parent, tag, text=None, **attrs):
+    """A child element; attribute values and text are escaped by ElementTree (names with <, &, quotes are safe)."""
+    elem = ET.SubElement(parent, tag, {k: str(v) for k, v in attrs.items()})
+    if text is not None:
+        elem.text = str(text)
+    return elem
+
+
+def _metadata(domain, ctx):
+    desktop = _add(_add(domain, "metadata"), "{%s}desktop" % SD_NAMESPACE)
+    for key in ("user", "source", "overlay", "storage"):
+        _add(desktop, "{%s}%s" % (SD_NAMESPACE, key), ctx[key])
+
+
+def _os(domain, ctx):
+    os_elem = _add(domain, "os")
+    type_attrs = {"arch": ctx["arch"]}
+    if ctx["machine_type"]:
+        type_attrs["machine"] = ctx["machine_type"]
+    _add(os_elem, "type", "hvm", **type_attrs)
+    if not ctx["kernel"]:
+        _add(os_elem, "boot", dev="hd")
+        return
+    _add(os_elem, "kernel", ctx["kernel"])
+    for key in ("initrd", "cmdline"):
+        if ctx[key]:
+            _add(os_elem, key, ctx[key])
+
+
+def _devices(domain, ctx):
+    devices = _add(domain, "devices")
+    if ctx["emulator"]:
+        _add(devices, "emulator", ctx["emulator"])
+    disk = _add(devices, "disk", type="file", device="disk")
+    _add(disk, "driver", name="qemu", type="qcow2", discard="unmap")
+    _add(disk, "source", file=ctx["overlay"])
+    _add(disk, "target", dev="vda", bus="virtio")
+    if ctx["network"]:
+        iface = _add(devices, "interface", type="network")
+        _add(iface, "source", network=ctx["network"])
+        _add(iface, "model", type="virtio")
+    for tag, target in (("serial", {"port": "0"}), ("console", {"type": "serial", "port": "0"})):
+        chardev = _add(devices, tag, type="file")
+        _add(chardev, "source", path=ctx["serial_log"], append="on")
+        _add(chardev, "target", **target)
+    if ctx["graphics"]:
+        graphics = _add(devices, "graphics", type=ctx["graphics"], autoport="yes", listen=ctx["graphics_listen"])
+        _add(graphics, "listen", type="address", address=ctx["graphics_listen"])
+        _add(_add(devices, "video"), "model", type="qxl" if ctx["graphics"] == "spice" else "vga")
+    channel = _add(devices, "channel", type="unix")
+    _add(channel, "target", type="virtio", name=GUEST_AGENT_CHANNEL)
+    _add(_add(devices, "memballoon", model="virtio"), "stats", period="1")
+
+
 def render_domain_xml(context):
-    """Render DOMAIN_TEMPLATE with ``context`` (a dict of the template's names)."""
-    jinja2 = _deps.require("jinja2")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string(DOMAIN_TEMPLATE).render(namespace=SD_NAMESPACE, **context)
+    """The domain XML for ``context`` (the names ``LibvirtBackend._template_context`` gives). Stdlib only: the
+    module runs on the hypervisor host, where nothing but libvirt-python is required."""
+    ctx = dict(context)
+    ET.register_namespace("sd", SD_NAMESPACE)
+    domain = ET.Element("domain", type=ctx["domain_type"])
+    _add(domain, "name", ctx["name"])
+    _metadata(domain, ctx)
+    _add(domain, "memory", ctx["max_memory_mib"], unit="MiB")
+    _add(domain, "currentMemory", ctx["shadow_memory_mib"], unit="MiB")
+    _add(domain, "vcpu", ctx["max_vcpus"], placement="static", current=ctx["shadow_vcpus"])
+    _os(domain, ctx)
+    features = _add(domain, "features")
+    _add(features, "acpi")
+    _add(features, "apic")
+    if ctx["cpu_mode"]:
+        _add(domain, "cpu", mode=ctx["cpu_mode"])
+    _add(domain, "clock", offset="utc")
+    for event, action in (("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "destroy")):
+        _add(domain, event, action)
+    _devices(domain, ctx)
+    return ET.tostring(domain, encoding="unicode") + "\n"

@@ -248,8 +248,8 @@ class LibvirtBackend(DesktopBackend):
             lost = ("its saved image is incomplete (the save was interrupted): the session it should hold is lost "
                     "and the next start cold-boots")
             return STATE_SHUTOFF, "the saved image is incomplete", lost
-        if state == lv.VIR_DOMAIN_CRASHED or (state == lv.VIR_DOMAIN_SHUTOFF
-                                               and reason == lv.VIR_DOMAIN_SHUTOFF_CRASHED):
+        crashed = state == lv.VIR_DOMAIN_SHUTOFF and reason == lv.VIR_DOMAIN_SHUTOFF_CRASHED
+        if crashed or state == lv.VIR_DOMAIN_CRASHED:
             lost = ("its QEMU process ended without a shutdown (crashed or killed): the in-memory session is lost "
                     "and the next start cold-boots")
             return STATE_SHUTOFF, "the guest crashed", lost

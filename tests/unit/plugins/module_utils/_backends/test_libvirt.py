@@ -16,6 +16,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -525,3 +526,13 @@ def test_start_and_balloon_record_the_target(backend, golden, tmp_path):
     backend.apply(facts, classified(backend, facts, Resources(memory_mib=1024)))
     assert lxml.balloon_target(lxml.parse(dom.XMLDesc(0))) == 1024
     assert lxml.balloon_target(lxml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))) is None  # live only
+
+
+def test_domain_xml_needs_no_jinja2_and_has_the_guest_agent_channel(monkeypatch):
+    # The module runs on the hypervisor host, where only libvirt-python is required (issue 9).
+    monkeypatch.setitem(sys.modules, "jinja2", None)
+    root = render(name="sd-<&'\">", cmdline="console=ttyS0 a=\"b\" <c>")
+    assert root.find("name").text == "sd-<&'\">" and root.find("os/cmdline").text == "console=ttyS0 a=\"b\" <c>"
+    channel = root.find("devices/channel/target")
+    assert (channel.get("type"), channel.get("name")) == ("virtio", "org.qemu.guest_agent.0")
+    assert [e.tag for e in root.find("devices")][-1] == "memballoon"
