@@ -46,9 +46,7 @@ from integration.testbed import (
 )
 
 PATHS = ("hit", "paused", "saved", "cold")
-# no_timer_check: Linux's boot-time IO-APIC timer check panics a TCG guest whose vCPU thread is starved by a busy
-# host ("IO-APIC + timer doesn't work!", seen here at load 25 on 2 cores); skipping it changes nothing measured.
-CMDLINE = BASE_CMDLINE + " no_timer_check sd_tick=0.05 sd_hb=0"
+CMDLINE = BASE_CMDLINE + " sd_tick=0.05 sd_hb=0"
 FLOWS = {"shadowdesk.vdi.reconnect": ROOT / "tests" / "integration" / "eda" / "reconnect.yml",
          "shadowdesk.vdi.disconnect": ROOT / "tests" / "integration" / "eda" / "disconnect.yml"}
 FULL_VCPUS = 2

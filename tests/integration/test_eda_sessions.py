@@ -60,8 +60,7 @@ def test_libvirt_broker_and_graphics_events_drive_the_flows(libvirt_testbed, tmp
     try:
         backend.create(ShadowSpec(
             name=name, user=user, source=tb.golden_image, storage=desk.storage, network=tb.network,
-            # no_timer_check: the boot-time IO-APIC timer check panics a TCG guest starved by a busy host
-            boot={"kernel": tb.kernel, "initrd": tb.initrd, "cmdline": BASE_CMDLINE + " no_timer_check"},
+            boot={"kernel": tb.kernel, "initrd": tb.initrd, "cmdline": BASE_CMDLINE},
             machine={"domain_type": tb.domain_type, "graphics": "vnc"}, **SHADOW))
         backend.start(name)
         desk.wait_booted(name, timeout=300)  # TCG boot on a busy 2-core host
