@@ -78,6 +78,11 @@ class DesktopBackend(abc.ABC):
         (``{disk0: {'rd_bytes', 'wr_bytes', 'rd_req', 'wr_req'}}``), ``nets`` (``{net0: {'rx_bytes', 'tx_bytes'}}``),
         ``sampled_at`` (ISO-8601 UTC)."""
 
+    def host_capacity(self, node=None):
+        """The node's size for the autoscale loop: ``{"cpus", "memory_mib", "free_memory_mib"}``; None when the
+        backend cannot tell (the loop then grows nothing rather than risk overcommitting the node)."""
+        return None
+
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def check_create(self, spec):
         """Raise InvalidInput/Conflict when ``create(spec)`` would fail for a reason that can be known without

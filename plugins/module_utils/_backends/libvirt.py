@@ -341,6 +341,12 @@ class LibvirtBackend(DesktopBackend):
         return {"cpu_percent": round(max(cpu_percent, 0.0), 2), "memory": memory, "disks": disks,
                 "nets": nets, "sampled_at": sampled_at, "state": STATE_RUNNING, "online_vcpus": online}
 
+    def host_capacity(self, node=None):
+        with self._call("read the host's CPUs and free memory"):
+            info = self.conn.getInfo()  # [model, memory MiB, CPUs, MHz, NUMA nodes, sockets, cores, threads]
+            free = self.conn.getFreeMemory()
+        return {"cpus": float(info[2]), "memory_mib": float(info[1]), "free_memory_mib": free / 1048576.0}
+
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def check_create(self, spec):
         self._creation_plan(spec)

@@ -353,6 +353,18 @@ class ProxmoxBackend(DesktopBackend):
             second = first
         return _utilisation_of(first, second, float(interval or 0))
 
+    def host_capacity(self, node=None):
+        node = node or self.options.get("node")
+        if not node:
+            return None
+        status = self._get("nodes/%s/status" % node, "read the status of node %s" % node) or {}
+        cpus = (status.get("cpuinfo") or {}).get("cpus")
+        memory = status.get("memory") or {}
+        if not cpus or memory.get("total") is None or memory.get("free") is None:
+            return None
+        mib = 1048576.0
+        return {"cpus": float(cpus), "memory_mib": memory["total"] / mib, "free_memory_mib": memory["free"] / mib}
+
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def check_create(self, spec):
         self._template_for(spec)
@@ -606,7 +618,9 @@ class ProxmoxBackend(DesktopBackend):
 
 def _utilisation_of(first, second, interval):
     """``status/current`` samples -> the neutral utilisation dict."""
-    cpus = [float(s.get("cpu") or 0.0) for s in (first, second)]
+    # An unreadable CPU reading stays None: read as 0 % it would walk a desktop down to its minimum.
+    cpus = [s.get("cpu") for s in (first, second)]
+    cpus = None if any(c is None for c in cpus) else [float(c) for c in cpus]
     balloon = second.get("ballooninfo") or {}
     mib = 1024.0 * 1024.0
     memory = {}
@@ -637,7 +651,8 @@ def _utilisation_of(first, second, interval):
     else:
         nets["total"] = {"rx_bytes": second.get("netin", 0), "tx_bytes": second.get("netout", 0)}
     return {
-        "cpu_percent": round(100.0 * sum(cpus) / len(cpus), 2),
+        "cpu_percent": None if cpus is None else round(100.0 * sum(cpus) / len(cpus), 2),
+        "online_vcpus": second.get("cpus"),
         "memory": memory,
         "disks": disks,
         "nets": nets,
