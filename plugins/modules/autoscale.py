@@ -13,9 +13,9 @@ description:
   - One autoscale round over every managed desktop of a hypervisor through one connection. Run it every minute
     (cron, an AWX schedule, see C(playbooks/autoscale.yml)).
   - Per desktop and resource (CPU, memory, and disk and network limits when their bounds are set) the policy keeps
-    decaying usage histograms per hour of the day (weekdays and weekends apart) and grows a saturated resource at
-    once; it comes down only after several low readings, outside a hysteresis band and after a per-resource
-    cooldown, and at most one step at a time.
+    a decaying usage histogram (optionally one per hour of the day) and allocates a high percentile of it plus
+    headroom; a saturated resource grows at once; it comes down only after low readings in a row, outside a
+    hysteresis band and after a per-resource cooldown, and at most one step at a time.
   - CPU grows by hot-adding vCPUs and comes down with a CPU quota, never by unplugging. Memory moves the balloon,
     never below what the guest uses plus a margin and never above the desktop's maximum memory.
   - Only running desktops are touched. A missing or stale reading means "do nothing" for that resource or
@@ -98,7 +98,10 @@ options:
       slot_half_life_s: {description: Half-life of the hour-of-day histograms (default 7 days)., type: float}
       overall_half_life_s: {description: Half-life of the overall histogram (default 24 h)., type: float}
       lookahead_s: {description: Also honour the demand of the hour this far ahead (default 3600)., type: float}
-      split_weekend: {description: Keep weekday and weekend hours apart (default true)., type: bool}
+      time_of_day:
+        description: Also keep hour-of-day histograms and plan on the current and the next hour (default false).
+        type: bool
+      split_weekend: {description: With O(policy.time_of_day), keep weekday and weekend hours apart (default true)., type: bool}
   stale_after_s:
     description: Readings older than this many seconds are treated as missing.
     type: float
@@ -210,7 +213,7 @@ ARGUMENT_SPEC = dict(
         down_after=dict(type="int"), down_cooldown_s=dict(type="float"), down_step=dict(type="float"),
         memory_margin_mib=dict(type="float"), memory_margin_share=dict(type="float"),
         slot_half_life_s=dict(type="float"), overall_half_life_s=dict(type="float"),
-        lookahead_s=dict(type="float"), split_weekend=dict(type="bool"))),
+        lookahead_s=dict(type="float"), time_of_day=dict(type="bool"), split_weekend=dict(type="bool"))),
     stale_after_s=dict(type="float", default=180.0),
     interval=dict(type="float", default=1.0),
     policy_state=dict(type="dict", default={}),

@@ -44,9 +44,10 @@ class PolicyParams:
     headroom: float = 0.15            # margin over that percentile: THE risk knob (higher = fewer starved steps)
     slot_half_life_s: float = 7 * 86400.0     # time-of-day slots: one sample a day each, so a week's memory
     overall_half_life_s: float = 86400.0      # overall histogram: VPA's 24 h
-    min_slot_weight: float = 3.0      # a slot with less (decayed) weight falls back to the overall histogram
+    min_slot_weight: float = 12.0     # a slot with less (decayed) weight falls back to the overall histogram
     min_overall_weight: float = 6.0   # with less than this, no recommendation yet (only the fast reaction)
     lookahead_s: float = 3600.0       # also honour the next slot's demand, so growth comes before the rush
+    time_of_day: bool = False         # keep hour-of-day histograms and plan on the current and next hour's
     split_weekend: bool = True        # weekday and weekend slots apart (a weekend dip must not shrink Monday)
     saturation: float = 0.9           # usage at or above this share of the allocation = saturated
     up_step: float = 1.5              # when saturated, grow to at least this multiple of the allocation
@@ -176,12 +177,14 @@ def record(state, kind, usage, now, params, weight=1.0):
     if state.overall is None:
         state.overall = DecayingHistogram(FIRST_EDGE[kind], params.overall_half_life_s)
     state.overall.add(usage, now, weight)
+    state.last_sample_at = now
+    if not params.time_of_day:
+        return
     key = slot_key(now, params.split_weekend)
     hist = state.slots.get(key)
     if hist is None:
         hist = state.slots[key] = DecayingHistogram(FIRST_EDGE[kind], params.slot_half_life_s)
     hist.add(usage, now, weight)
-    state.last_sample_at = now
 
 
 def recommendation(state, now, params):
@@ -194,8 +197,9 @@ def recommendation(state, now, params):
     if state.overall is not None and state.overall.weight_at(now) >= params.min_overall_weight:
         overall = None
         best = 0.0
-        for at in (now, now + params.lookahead_s) if params.lookahead_s else (now,):
-            hist = state.slots.get(slot_key(at, params.split_weekend))
+        moments = (now, now + params.lookahead_s) if params.lookahead_s else (now,)
+        for at in moments if params.time_of_day else (None,):
+            hist = None if at is None else state.slots.get(slot_key(at, params.split_weekend))
             if hist is not None and hist.weight_at(now) >= params.min_slot_weight:
                 value = hist.percentile(params.quantile)
             else:
@@ -226,8 +230,9 @@ def decide_resource(kind, usage, allocation, now, state, bounds, params, key=Non
     record(state, kind, usage * params.censored_bump if saturated else usage, now, params)
     rec = recommendation(state, now, params)
     wanted = allocation if rec is None else rec
-    why = "history p%g of this and the next hour + %g%% headroom = %.3g %s" % (
-        100 * params.quantile, 100 * params.headroom, rec, unit) if rec is not None else "too little history"
+    why = "history p%g%s + %g%% headroom = %.3g %s" % (
+        100 * params.quantile, " of this and the next hour" if params.time_of_day else "", 100 * params.headroom,
+        rec, unit) if rec is not None else "too little history"
     if saturated:
         fast = max(allocation * params.up_step, usage * (1.0 + params.headroom))
         if fast > wanted:

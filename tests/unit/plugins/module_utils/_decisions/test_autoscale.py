@@ -305,7 +305,7 @@ def test_histogram_survives_rescaling_and_json():
 
 def test_time_of_day_memory_anticipates_the_next_hour():
     # Busy 9:00-10:00 every weekday for two weeks, idle otherwise; at 8:10 the policy already wants more.
-    params = pol.PolicyParams()
+    params = pol.PolicyParams(time_of_day=True)
     state = pol.ResourceState()
     day0 = 1_779_667_200.0  # a Monday 00:00 UTC
     for day in range(12):
@@ -318,3 +318,9 @@ def test_time_of_day_memory_anticipates_the_next_hour():
     early = pol.recommendation(state, monday + 7 * 3600, params)
     before = pol.recommendation(state, monday + 8 * 3600 + 600, params)
     assert early < 0.5 and before >= 2.0
+    # Without time of day, one histogram: the busy hour is 1/24 of the readings, under the 95th percentile.
+    flat = pol.PolicyParams()
+    state = pol.ResourceState()
+    for minute in range(0, 5 * 24 * 60, 5):
+        pol.record(state, "cpu", 2.0 if 9 * 60 <= minute % 1440 < 10 * 60 else 0.1, day0 + minute * 60, flat)
+    assert not state.slots and pol.recommendation(state, day0 + 5 * 86400, flat) < 0.5

@@ -1,0 +1,231 @@
+"""The autoscale module, run as a real process, on both backends from one suite (issue 8).
+
+libvirt: a real QEMU guest; a CPU burner started inside it (guest agent) saturates its vCPU, the module hot-adds
+vCPUs and the guest itself reports them (SDSTAT cpus=); when the burner stops, the quota comes down after the
+hysteresis. Time is driven through the policy state (its cooldown timestamps), never by sleeping minutes.
+Proxmox VE: the stand-in has no guest to burn, so the same rounds get their readings through ``metrics`` (as an
+event would bring them) and the result says what took effect live and what waits (pending).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import time
+
+import pytest
+
+from integration.desks import LibvirtDesk, ProxmoxDesk
+from integration.module_runner import run_module
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import autoscale as pol
+
+# A tiny test guest: a margin of 256 MiB over its used memory would exceed its whole 512 MiB maximum.
+POLICY = {"memory_margin_mib": 48}
+BOUNDS = {"cpu": {"min": 0.2}, "memory_mib": {"min": 192}}
+HOST = {"cpu_overcommit": 64.0, "memory_reserve_mib": 256}  # a shared 2-CPU test machine
+
+
+@pytest.fixture(params=[pytest.param("libvirt", marks=pytest.mark.libvirt),
+                        pytest.param("proxmox", marks=pytest.mark.pve)])
+def desk(request):
+    if request.param == "libvirt":
+        face = LibvirtDesk(request.getfixturevalue("libvirt_testbed"))
+    else:
+        face = ProxmoxDesk(request.getfixturevalue("pve_stand_in"))
+    try:
+        yield face
+    finally:
+        face.cleanup()
+
+
+def ok(result):
+    assert not result.failed, result.get("msg")
+    return result
+
+
+def iso(moment):
+    return datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).isoformat()
+
+
+def idle_history(now, minutes=600, cores=0.05):
+    """A learnt policy state of a mostly idle desktop: one reading a minute for the last ``minutes``."""
+    params = pol.PolicyParams()
+    state = pol.ResourceState()
+    for i in range(minutes):
+        pol.record(state, "cpu", cores, now - 60 * (minutes - i), params)
+    return {"version": pol.STATE_VERSION, "resources": {"cpu": state.to_dict()}}
+
+
+def reading(now, cpu_percent, online, used_mib=None, total_mib=None):
+    memory = {} if used_mib is None else {"available_mib": total_mib, "unused_mib": total_mib - used_mib}
+    return {"sampled_at": iso(now), "cpu_percent": cpu_percent, "online_vcpus": online, "memory": memory,
+            "disks": {}, "nets": {}}
+
+
+def entry_of(result, name):
+    (entry,) = [d for d in result["desktops"] if d["name"] == name]
+    return entry
+
+
+def decision(entry, resource):
+    (found,) = [d for d in entry["decisions"] if d["resource"] == resource]
+    return found
+
+
+def age_last_changes(states, name, seconds):
+    """Move every cooldown timestamp of ``name`` back: as if the last change were ``seconds`` older."""
+    states = copy.deepcopy(states)
+    for res in states[name]["resources"].values():
+        if res.get("last_change_at") is not None:
+            res["last_change_at"] -= seconds
+    return states
+
+
+class Burner:
+    """A CPU burner inside the libvirt guest, or readings that say the same on Proxmox VE."""
+
+    def __init__(self, desk, name):
+        self.desk, self.name = desk, name
+        self.dom = desk.conn.lookupByName(name) if desk.observes_guest else None
+        self.burning = False
+
+    def start(self):
+        self.burning = True
+        if self.dom is not None:
+            from integration.testbed import guest_spawn
+
+            guest_spawn(self.dom, "while :; do :; done")
+
+    def stop(self):
+        self.burning = False
+        if self.dom is not None:
+            from integration.testbed import guest_exec
+
+            # Every busy-looping shell but the agent's own: busybox sh running the loop line.
+            rc, _out, err = guest_exec(self.dom, ["/bin/sh", "-c",
+                                                  "for p in $(pidof sh); do grep -q 'while :' /proc/$p/cmdline "
+                                                  "&& kill $p; done; true"])
+            assert rc == 0, err
+
+    def metrics(self, online):
+        """Readings to pass to the module (Proxmox VE only; libvirt measures the real guest)."""
+        if self.dom is not None:
+            return {}
+        return {self.name: reading(time.time(), 100.0 if self.burning else 2.0, online, used_mib=180,
+                                   total_mib=256)}
+
+
+def autoscale(desk, name, states, burner=None, online=1, **extra):
+    args = dict(desk.connection, desktops=[name], bounds=BOUNDS, policy=POLICY, host=HOST, interval=2.0,
+                policy_state=states)
+    if burner is not None:
+        args["metrics"] = burner.metrics(online)
+    args.update(extra)
+    return run_module("autoscale", args)
+
+
+def test_burner_hot_adds_vcpus_then_the_quota_comes_down_after_the_hysteresis(desk):
+    name = desk.new_name()
+    ok(run_module("shadow_vm", dict(desk.create_args(name, "alice"), state="running")))
+    if desk.observes_guest:
+        desk.wait_booted(name)
+    states = {name: idle_history(time.time())}
+    burner = Burner(desk, name)
+    burner.start()
+
+    # Check mode shows the decision and changes nothing.
+    preview = ok(run_module("autoscale", dict(desk.connection, desktops=[name], bounds=BOUNDS, policy=POLICY,
+                                              host=HOST, interval=2.0, policy_state=states,
+                                              metrics=burner.metrics(1)), check=True))
+    assert decision(entry_of(preview, name), "cpu")["action"] == "up"
+    assert ok(run_module("desktop_info", dict(desk.connection, name=name)))["desktops"][0]["live"]["vcpus"] == 1
+
+    up = ok(autoscale(desk, name, states, burner))
+    entry = entry_of(up, name)
+    cpu = decision(entry, "cpu")
+    assert up.changed and cpu["action"] == "up" and "saturated" in cpu["reason"], entry
+    assert cpu["after"] >= 1.5
+    assert "vcpus" in entry["live"] + entry["pending"]
+    vcpus_after = max(c["after"] for c in entry["changes"] if c["field"] == "vcpus")
+    if desk.observes_guest:
+        assert "vcpus" in entry["live"]
+        assert desk.guest_stat(name, cpus=vcpus_after)["cpus"] == vcpus_after  # the guest sees them
+    states = up["policy_state"]
+
+    burner.stop()
+    # Three low readings in a row are needed (hysteresis); the cooldown since the change is aged through the state.
+    actions = []
+    for _ in range(3):
+        states = age_last_changes(states, name, 3600)
+        run = ok(autoscale(desk, name, states, burner, online=vcpus_after))
+        states = run["policy_state"]
+        actions.append(decision(entry_of(run, name), "cpu"))
+    assert [a["action"] for a in actions] == ["hold", "hold", "down"], [a["reason"] for a in actions]
+    assert "1 of 3" in actions[0]["reason"]
+    after = ok(run_module("desktop_info", dict(desk.connection, name=name)))["desktops"][0]
+    live_or_config = after["live"] if desk.observes_guest else after["config"]
+    assert 0 < live_or_config["cpu_limit"] < vcpus_after  # a quota, not an unplug
+    assert after["live"]["vcpus"] == vcpus_after
+
+
+def test_a_rerun_on_the_same_readings_changes_nothing(desk):
+    name = desk.new_name()
+    ok(run_module("shadow_vm", dict(desk.create_args(name, "bob"), state="running")))
+    now = time.time()
+    metrics = {name: reading(now, 100.0, 1, used_mib=100, total_mib=256)}
+    first = ok(autoscale(desk, name, {}, metrics=metrics))
+    assert first.changed
+    again = ok(autoscale(desk, name, first["policy_state"], metrics=metrics))
+    assert not again.changed and "already decided" in entry_of(again, name)["skipped"]
+
+
+def test_the_balloon_never_goes_below_what_the_guest_uses(desk):
+    name = desk.new_name()
+    ok(run_module("shadow_vm", dict(desk.create_args(name, "carol"), state="running")))
+    if desk.observes_guest:
+        from integration.testbed import guest_exec
+
+        desk.wait_booted(name)
+        dom = desk.conn.lookupByName(name)
+        # Fill 120 MiB of tmpfs: memory the guest uses and cannot give back.
+        rc, _out, err = guest_exec(dom, ["/bin/sh", "-c", "mkdir -p /dev/shm && mount -t tmpfs -o size=400m "
+                                                          "tmpfs /dev/shm 2>/dev/null; "
+                                                          "dd if=/dev/zero of=/dev/shm/fill bs=1M count=120"])
+        assert rc == 0, err
+        extra = {}
+    else:
+        extra = {"metrics": {name: reading(time.time(), 5.0, 1, used_mib=230, total_mib=256)}}
+    result = ok(autoscale(desk, name, {}, **extra))
+    entry = entry_of(result, name)
+    memory = decision(entry, "memory")
+    assert memory["usage"] is not None, entry
+    floor = memory["usage"] + max(POLICY["memory_margin_mib"], 0.1 * memory["usage"])
+    assert memory["after"] >= floor, memory
+    assert memory["action"] == "up" and "never below" in memory["reason"]
+    facts = ok(run_module("desktop_info", dict(desk.connection, name=name)))["desktops"][0]
+    assert facts["live"]["memory_mib"] >= floor
+
+
+def test_paused_desktops_are_left_alone(desk):
+    name = desk.new_name()
+    ok(run_module("shadow_vm", dict(desk.create_args(name, "dave"), state="paused")))
+    metrics = {name: reading(time.time(), 100.0, 1, used_mib=200, total_mib=256)}
+    result = ok(autoscale(desk, name, {}, metrics=metrics))
+    entry = entry_of(result, name)
+    assert not result.changed and "paused" in entry["skipped"] and not entry["decisions"]
+
+
+@pytest.mark.parametrize("args, words", [
+    ({"desktops": ["no-such-desktop-xyz"]}, "No managed desktop is named no-such-desktop-xyz"),
+    ({"bounds": {"cpu": {"min": 4, "max": 2}}}, "min 4 is above max 2"),
+    ({"bounds": {"cpu": {"min": "lots"}}}, "min"),
+    ({"bounds": {"cpu": "fast"}}, "dictionary requested"),
+    ({"policy": {"quantile": 3}}, "quantile"),
+    ({"stages": {"x": {"vcpus": "many"}}}, "stages.x"),
+    ({"now": "yesterday"}, "now"),
+])
+def test_bad_input_is_a_clear_error(pve_stand_in, args, words):
+    desk = ProxmoxDesk(pve_stand_in)
+    result = run_module("autoscale", dict(desk.connection, **args))
+    assert result.failed and words in result["msg"], result.get("msg")
+    assert "Traceback" not in result.get("msg", "") and "exception" not in result
