@@ -45,7 +45,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import (
 
 WEEK = 7 * 86400.0
 STEP_HOURS = 5.0 / 60.0
-KNOBS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
+KNOBS = (-0.1, -0.05, 0.0, 0.15, 0.3, 0.6, 1.0)
 REQUIRED = ("vm_id", "timestamp_s", "cpu_cores", "cpu_usage_pct")
 OPTIONAL = ("mem_capacity_kb", "mem_usage_kb", "disk_read_kbs", "disk_write_kbs", "net_rx_kbs", "net_tx_kbs")
 # allocated_hours unit per resource: divide the allocation (policy units) by this.
@@ -125,7 +125,7 @@ def score(alloc, demand, scored, kind):
             "actions": int((changes & scored).sum())}
 
 
-def policies_for(kind, maximum, params, knobs):
+def policies_for(kind, maximum, params, knobs, with_curve=True):
     start = maximum if maximum else START_RATE[kind]
     out = {}
     if kind == "cpu":
@@ -134,15 +134,16 @@ def policies_for(kind, maximum, params, knobs):
         out["threshold"] = lambda: Threshold(start, 512, min(16384, maximum), 85, 25, 512)
     out["vpa"] = lambda: Vpa(start, VPA_MIN[kind], maximum if maximum else math.inf, policy.FIRST_EDGE[kind],
                              memory=kind == "memory")
-    for knob in knobs:
-        knob_params = dataclasses.replace(params, headroom=knob)
-        out["curve:%g" % knob] = (lambda p=knob_params: Product(kind, start, maximum, p))
     out["shadowdesk"] = lambda: Product(kind, start, maximum, params)
+    for knob in knobs if with_curve else ():
+        if knob != params.headroom:  # the default setting is the "shadowdesk" run itself
+            knob_params = dataclasses.replace(params, headroom=knob)
+            out["curve:%g" % knob] = (lambda p=knob_params: Product(kind, start, maximum, p))
     return out
 
 
 def evaluate_vm(job):
-    vm_id, group, score_from, params, knobs, resources = job
+    vm_id, group, score_from, params, knobs, resources, curve_resources = job
     times = group.timestamp_s.to_numpy(float)
     scored = times >= score_from
     results = {}
@@ -155,7 +156,7 @@ def evaluate_vm(job):
         static = {"static_peak": float(finite.max()), "static_p95": float(np.percentile(finite, 95))}
         for name, value in static.items():
             results[(name, kind)] = score(np.full(len(demand), value), demand, scored, kind)
-        for name, make in policies_for(kind, maximum, params, knobs).items():
+        for name, make in policies_for(kind, maximum, params, knobs, kind in curve_resources).items():
             results[(name, kind)] = score(replay(make, demand, times, scored), demand, scored, kind)
     return vm_id, results
 
@@ -199,6 +200,7 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--vms", type=int, help="only the first N VMs (quick runs)")
     parser.add_argument("--resources", default="cpu,memory,disk,net", help="resources to replay (quick runs)")
+    parser.add_argument("--curve-resources", default="cpu,memory", help="resources the knob curve is run on")
     args = parser.parse_args(argv)
     params = dataclasses.replace(policy.PolicyParams(), **json.loads(args.params)).validate()
     knobs = [float(k) for k in args.knobs.split(",") if k.strip()]
@@ -212,7 +214,8 @@ def main(argv=None):
     if args.vms:
         groups = groups[:args.vms]
     resources = set(args.resources.split(","))
-    jobs = [(vm_id, group, score_from, params, knobs, resources) for vm_id, group in groups]
+    curve_resources = set(args.curve_resources.split(","))
+    jobs = [(vm_id, group, score_from, params, knobs, resources, curve_resources) for vm_id, group in groups]
     if args.jobs > 1:
         with multiprocessing.Pool(args.jobs) as pool:
             per_vm = [r for _vm, r in pool.imap(evaluate_vm, jobs)]
@@ -221,8 +224,8 @@ def main(argv=None):
     summary = summarise(per_vm)
     curve = []
     for knob in knobs:
-        point = summary.pop("curve:%g" % knob)
-        curve.append(dict(knob=knob, **point))
+        point = summary.get("shadowdesk") if knob == params.headroom else summary.pop("curve:%g" % knob)
+        curve.append(dict(knob=knob, **{k: v for k, v in point.items() if k in curve_resources}))
     comparison = {}
     for name in ("vpa", "threshold"):
         for kind, stats in summary.get(name, {}).items():
@@ -235,7 +238,8 @@ def main(argv=None):
         "trace": os.path.basename(args.trace), "vms": len(jobs), "rows": int(sum(len(g) for _v, g in groups)),
         "scored_from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(score_from)),
         "scored_to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t1)),
-        "params": dataclasses.asdict(params), "resources": sorted(resources), "runtime_s": round(time.time() - started, 1),
+        "params": dataclasses.asdict(params), "resources": sorted(resources),
+        "curve_resources": sorted(curve_resources), "runtime_s": round(time.time() - started, 1),
     }
     with open(args.json, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=1, sort_keys=True)

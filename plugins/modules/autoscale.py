@@ -78,21 +78,23 @@ options:
     description: The policy's knobs; the defaults were chosen on a real trace (see C(benchmarks/README.md)).
     type: dict
     suboptions:
-      quantile: {description: Percentile of the usage histograms taken as the demand (default 0.95)., type: float}
+      quantile: {description: Percentile of the usage histograms taken as the demand (default 0.9)., type: float}
       headroom:
         description: Margin over that percentile, the risk knob (default 0.15; higher means fewer starved minutes).
         type: float
-      saturation: {description: Usage share of the allocation that counts as saturated (default 0.9)., type: float}
-      up_step: {description: A saturated resource grows to at least this multiple (default 1.5)., type: float}
+      saturation: {description: Usage share of the allocation that counts as saturated (default 0.95)., type: float}
+      up_step: {description: A saturated resource grows to at least this multiple (default 1.2)., type: float}
       up_cooldown_s: {description: Seconds between two increases of the same resource (default 0)., type: float}
       down_hysteresis:
-        description: Come down only when the wanted value is this share below the allocation (default 0.2).
+        description: Come down only when the wanted value is this share below the allocation (default 0.1).
         type: float
-      down_after: {description: Low readings in a row before coming down (default 3)., type: int}
+      down_after: {description: Low readings in a row before coming down (default 2)., type: int}
       down_cooldown_s:
-        description: Seconds after a resource's last change before it may come down (default 900).
+        description: Seconds after a resource's last change before it may come down (default 300).
         type: float
-      down_step: {description: Largest share of the allocation given up in one step (default 0.5)., type: float}
+      down_step:
+        description: Largest share of the allocation given up in one step (default 1, straight to the target).
+        type: float
       memory_margin_mib: {description: Memory kept above the guest's used memory, MiB (default 256)., type: float}
       memory_margin_share: {description: Or this share of the used memory if larger (default 0.1)., type: float}
       slot_half_life_s: {description: Half-life of the hour-of-day histograms (default 7 days)., type: float}
@@ -101,7 +103,9 @@ options:
       time_of_day:
         description: Also keep hour-of-day histograms and plan on the current and the next hour (default false).
         type: bool
-      split_weekend: {description: With O(policy.time_of_day), keep weekday and weekend hours apart (default true)., type: bool}
+      split_weekend:
+        description: With O(policy.time_of_day), keep weekday and weekend hours apart (default true).
+        type: bool
   stale_after_s:
     description: Readings older than this many seconds are treated as missing.
     type: float

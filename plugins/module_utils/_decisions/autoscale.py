@@ -40,23 +40,23 @@ _SLOT_NAMES = {prefix: ["%s%02d" % (prefix, hour) for hour in range(24)] for pre
 class PolicyParams:
     """The policy's knobs. Defaults chosen on the first 8 weeks of the Bitbrains trace (benchmarks/README.md)."""
 
-    quantile: float = 0.95            # percentile of the time-of-day histogram taken as the demand
+    quantile: float = 0.9             # percentile of the usage histogram taken as the demand
     headroom: float = 0.15            # margin over that percentile: THE risk knob (higher = fewer starved steps)
     slot_half_life_s: float = 7 * 86400.0     # time-of-day slots: one sample a day each, so a week's memory
     overall_half_life_s: float = 86400.0      # overall histogram: VPA's 24 h
     min_slot_weight: float = 12.0     # a slot with less (decayed) weight falls back to the overall histogram
     min_overall_weight: float = 6.0   # with less than this, no recommendation yet (only the fast reaction)
-    lookahead_s: float = 3600.0       # also honour the next slot's demand, so growth comes before the rush
+    lookahead_s: float = 3600.0       # time of day: also the next slot's demand, so growth comes before the rush
     time_of_day: bool = False         # keep hour-of-day histograms and plan on the current and next hour's
     split_weekend: bool = True        # weekday and weekend slots apart (a weekend dip must not shrink Monday)
-    saturation: float = 0.9           # usage at or above this share of the allocation = saturated
-    up_step: float = 1.5              # when saturated, grow to at least this multiple of the allocation
+    saturation: float = 0.95          # usage at or above this share of the allocation = saturated
+    up_step: float = 1.2              # when saturated, grow to at least this multiple of the allocation
     censored_bump: float = 1.0        # a saturated reading is recorded times this (it hides a larger demand)
     up_cooldown_s: float = 0.0        # per resource: up at once
-    down_hysteresis: float = 0.2      # come down only when the wanted value is this share below the allocation
-    down_after: int = 3               # ... for this many readings in a row
-    down_cooldown_s: float = 900.0    # ... and this long after the resource's last change
-    down_step: float = 0.5            # at most this share of the allocation per step down
+    down_hysteresis: float = 0.1      # come down only when the wanted value is this share below the allocation
+    down_after: int = 2               # ... for this many readings in a row
+    down_cooldown_s: float = 300.0    # ... and this long after the resource's last change
+    down_step: float = 1.0            # at most this share of the allocation per step down (1 = to the target)
     memory_margin_mib: float = 256.0  # memory never below the guest's used memory plus this ...
     memory_margin_share: float = 0.1  # ... or plus this share of it, whichever is larger
     refresh_s: float = 1800.0         # recompute the slow percentile at most this often (the fast reaction
@@ -167,9 +167,9 @@ def round_up(value, granularity):
     if value <= 0:
         return 0.0
     if granularity > 0:
-        return math.ceil(value / granularity - 1e-9) * granularity
+        return round(math.ceil(value / granularity - 1e-9) * granularity, 6)
     scale = 10.0 ** (math.floor(math.log10(value)) - 1)
-    return math.ceil(value / scale - 1e-9) * scale
+    return round(math.ceil(value / scale - 1e-9) * scale, 6)
 
 
 def record(state, kind, usage, now, params, weight=1.0):

@@ -115,7 +115,7 @@ def test_memory_never_goes_below_used_plus_margin():
 def test_changes_are_never_silently_pending():
     # The policy's target only ever asks for what can be live: vCPUs up to the maximum, quota, balloon.
     decision = run(desk(vcpus=1), [util(None, cpu_percent=100.0)])[0][0]
-    assert decision.target.vcpus == 2 and decision.target.cpu_limit == 1.5  # hot-add one, quota to 1.5
+    assert decision.target.vcpus == 2 and decision.target.cpu_limit == 1.2  # hot-add one, quota to 1.2
     assert decision.target.memory_mib is None and decision.target.gpu is None
 
 
@@ -130,10 +130,10 @@ def test_cooldowns_survive_a_restart():
 # -- fast up, slow down ----------------------------------------------------------------------------------------------
 
 def test_saturation_scales_up_at_once_and_says_why():
-    decision = run(desk(vcpus=2), [util(None, cpu_percent=95.0, online=2)])[0][0]
+    decision = run(desk(vcpus=2), [util(None, cpu_percent=96.0, online=2)])[0][0]
     cpu = by_resource(decision)["cpu"]
-    assert cpu.action == pol.UP and cpu.after == 3.0 and "saturated" in cpu.reason
-    assert decision.target.vcpus == 3  # hot-add
+    assert cpu.action == pol.UP and cpu.after == 2.4 and "saturated" in cpu.reason  # x up_step 1.2
+    assert decision.target.vcpus == 3 and decision.target.cpu_limit == 2.4  # hot-add, capped by a quota
 
 
 def test_down_waits_for_low_readings_and_the_cooldown_then_uses_a_quota():
@@ -160,14 +160,15 @@ def test_down_respects_the_cooldown_after_a_change():
 
 def test_down_steps_at_most_down_step_and_stays_within_hysteresis():
     state = pol.ResourceState()
-    params = pol.PolicyParams(down_after=1, down_cooldown_s=0, min_overall_weight=1, min_slot_weight=1)
+    params = pol.PolicyParams(down_after=1, down_cooldown_s=0, min_overall_weight=1, min_slot_weight=1,
+                              down_step=0.5)
     bounds = pol.Bounds(0.1, 8.0, 0.05)
     result = pol.decide_resource("cpu", 0.1, 8.0, T0, state, bounds, params)
     assert result.action == pol.DOWN and result.after == 4.0  # half of 8, not straight to 0.1
     # Within the band nothing moves.
     state = pol.ResourceState()
     for i in range(10):
-        result = pol.decide_resource("cpu", 0.7, 1.0, T0 + 60 * i, state, bounds, params)
+        result = pol.decide_resource("cpu", 0.8, 1.0, T0 + 60 * i, state, bounds, params)
     assert result.action == pol.HOLD and "band" in result.reason
 
 
@@ -185,8 +186,8 @@ def test_plan_stage_is_a_floor():
 
 
 def test_host_room_caps_growth_and_unknown_capacity_grows_nothing():
-    decision = run(desk(vcpus=1), [util(None, cpu_percent=100.0)], room={"cpus": 0.25, "memory_mib": 0})[0][0]
-    assert by_resource(decision)["cpu"].after == 1.25
+    decision = run(desk(vcpus=1), [util(None, cpu_percent=100.0)], room={"cpus": 0.1, "memory_mib": 0})[0][0]
+    assert by_resource(decision)["cpu"].after == 1.1
     decision = run(desk(vcpus=1), [util(None, cpu_percent=100.0)], room=None)[0][0]
     assert not decision.changes and "host capacity unknown" in " ".join(decision.warnings)
 
