@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
-import datetime
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import autoscale as pol
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_steps import parse_time
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
     STATE_RUNNING, DiskLimit, NetLimit, Resources,
 )
@@ -56,16 +57,10 @@ def epoch(value):
     if isinstance(value, (int, float)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
         try:
-            parsed = datetime.datetime.fromisoformat(text)
-        except ValueError:
+            return parse_time(value, "sampled_at").timestamp()
+        except InvalidInput:
             return None
-        if parsed.tzinfo is None:
-            return None
-        return parsed.timestamp()
     return None
 
 
