@@ -25,6 +25,7 @@ defaults) and ``shadowdesk_curve``: the product policy over its ``headroom`` kno
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -216,11 +217,12 @@ def main(argv=None):
     resources = set(args.resources.split(","))
     curve_resources = set(args.curve_resources.split(","))
     jobs = [(vm_id, group, score_from, params, knobs, resources, curve_resources) for vm_id, group in groups]
-    if args.jobs > 1:
-        with multiprocessing.Pool(args.jobs) as pool:
-            per_vm = [r for _vm, r in pool.imap(evaluate_vm, jobs)]
-    else:
-        per_vm = [evaluate_vm(job)[1] for job in jobs]
+    per_vm = []
+    with multiprocessing.Pool(args.jobs) if args.jobs > 1 else contextlib.nullcontext() as pool:
+        for vm_id, results in (pool.imap(evaluate_vm, jobs) if pool else map(evaluate_vm, jobs)):
+            per_vm.append(results)
+            print("vm %s done (%d of %d, %.0f s)" % (vm_id, len(per_vm), len(jobs), time.time() - started),
+                  file=sys.stderr, flush=True)
     summary = summarise(per_vm)
     curve = []
     for knob in knobs:

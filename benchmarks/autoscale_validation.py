@@ -26,21 +26,19 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import (
 )
 
 FAST_DOWN = {"lookahead_s": 0, "down_step": 1.0, "quantile": 0.9}
+UNDAMPED = dict(FAST_DOWN, saturation=1.0, up_step=1.0, down_hysteresis=0.0, down_after=1, down_cooldown_s=0)
 VARIANTS = {
-    "first draft (p95 slots, x1.5 up, 3 low readings, 900 s, half steps)": {"time_of_day": True, "quantile": 0.95,
-                                                                             "saturation": 0.9, "up_step": 1.5,
-                                                                             "down_hysteresis": 0.2,
-                                                                             "down_after": 3,
-                                                                             "down_cooldown_s": 900,
-                                                                             "down_step": 0.5},
-    "time of day, p90": dict(FAST_DOWN, time_of_day=True, saturation=0.95, up_step=1.2, down_hysteresis=0.05,
-                             down_after=2, down_cooldown_s=600),
-    "overall only, no damping": dict(FAST_DOWN, saturation=1.0, up_step=1.0, down_hysteresis=0.0, down_after=1,
-                                     down_cooldown_s=0),
-    "overall, damped (product)": dict(FAST_DOWN, saturation=0.95, up_step=1.2, down_hysteresis=0.1, down_after=2,
-                                      down_cooldown_s=300),
-    "overall, no fast reaction, damped": dict(FAST_DOWN, saturation=1.0, up_step=1.0, down_hysteresis=0.1,
-                                              down_after=2, down_cooldown_s=600),
+    "first draft: time of day p95, x1.5 up at 90 %, 3 low readings, 900 s, half steps": {
+        "time_of_day": True, "quantile": 0.95, "saturation": 0.9, "up_step": 1.5, "down_hysteresis": 0.2,
+        "down_after": 3, "down_cooldown_s": 900, "down_step": 0.5},
+    "time of day p90, undamped": dict(UNDAMPED, time_of_day=True),
+    "overall p90, undamped": UNDAMPED,
+    "overall p90, x1.2 up at 95 %, 5 % band, 2 low readings, 600 s": dict(
+        FAST_DOWN, saturation=0.95, up_step=1.2, down_hysteresis=0.05, down_after=2, down_cooldown_s=600),
+    "overall p90, x1.2 up at 95 %, 10 % band, 2 low readings, 300 s (product)": dict(
+        FAST_DOWN, saturation=0.95, up_step=1.2, down_hysteresis=0.1, down_after=2, down_cooldown_s=300),
+    "overall p90, no fast reaction, 10 % band, 2 low readings, 600 s": dict(
+        FAST_DOWN, saturation=1.0, up_step=1.0, down_hysteresis=0.1, down_after=2, down_cooldown_s=600),
 }
 
 

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from integration import testbed
 from integration.desks import LibvirtDesk, ProxmoxDesk
 from integration.module_runner import run_module
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import autoscale as pol
@@ -25,17 +26,34 @@ BOUNDS = {"cpu": {"min": 0.2}, "memory_mib": {"min": 192}}
 HOST = {"cpu_overcommit": 64.0, "memory_reserve_mib": 256}  # a shared 2-CPU test machine
 
 
-@pytest.fixture(params=[pytest.param("libvirt", marks=pytest.mark.libvirt),
-                        pytest.param("proxmox", marks=pytest.mark.pve)])
-def desk(request):
+BOTH = [pytest.param("libvirt", marks=pytest.mark.libvirt), pytest.param("proxmox", marks=pytest.mark.pve)]
+# Tests that run commands inside the libvirt guest need the guest agent helpers of the test bed.
+WITH_GUEST_COMMANDS = BOTH if hasattr(testbed, "guest_spawn") else BOTH[1:]
+
+
+def face(request):
     if request.param == "libvirt":
-        face = LibvirtDesk(request.getfixturevalue("libvirt_testbed"))
-    else:
-        face = ProxmoxDesk(request.getfixturevalue("pve_stand_in"))
+        return LibvirtDesk(request.getfixturevalue("libvirt_testbed"))
+    return ProxmoxDesk(request.getfixturevalue("pve_stand_in"))
+    return face
+
+
+@pytest.fixture(params=BOTH)
+def desk(request):
+    desk_face = face(request)
     try:
-        yield face
+        yield desk_face
     finally:
-        face.cleanup()
+        desk_face.cleanup()
+
+
+@pytest.fixture(params=WITH_GUEST_COMMANDS)
+def guest_desk(request):
+    desk_face = face(request)
+    try:
+        yield desk_face
+    finally:
+        desk_face.cleanup()
 
 
 def ok(result):
@@ -92,17 +110,13 @@ class Burner:
     def start(self):
         self.burning = True
         if self.dom is not None:
-            from integration.testbed import guest_spawn
-
-            guest_spawn(self.dom, "while :; do :; done")
+            testbed.guest_spawn(self.dom, "while :; do :; done")
 
     def stop(self):
         self.burning = False
         if self.dom is not None:
-            from integration.testbed import guest_exec
-
             # The shells running the loop line ("whil[e]" so this killer's own command line does not match).
-            rc, _out, err = guest_exec(self.dom, ["/bin/sh", "-c",
+            rc, _out, err = testbed.guest_exec(self.dom, ["/bin/sh", "-c",
                                                   "for p in $(pidof sh); do grep -q 'whil[e] :' /proc/$p/cmdline "
                                                   "&& kill $p; done; true"])
             assert rc == 0, err
@@ -124,7 +138,8 @@ def autoscale(desk, name, states, burner=None, online=1, **extra):
     return run_module("autoscale", args)
 
 
-def test_burner_hot_adds_vcpus_then_the_quota_comes_down_after_the_hysteresis(desk):
+def test_burner_hot_adds_vcpus_then_the_quota_comes_down_after_the_hysteresis(guest_desk):
+    desk = guest_desk
     name = desk.new_name()
     ok(run_module("shadow_vm", dict(desk.create_args(name, "alice"), state="running")))
     if desk.observes_guest:
@@ -179,17 +194,16 @@ def test_a_rerun_on_the_same_readings_changes_nothing(desk):
     assert not again.changed and "already decided" in entry_of(again, name)["skipped"]
 
 
-def test_the_balloon_never_goes_below_what_the_guest_uses(desk):
+def test_the_balloon_never_goes_below_what_the_guest_uses(guest_desk):
+    desk = guest_desk
     margin = 128
     name = desk.new_name()
     ok(run_module("shadow_vm", dict(desk.create_args(name, "carol"), state="running")))
     if desk.observes_guest:
-        from integration.testbed import guest_exec
-
         desk.wait_booted(name)
         dom = desk.conn.lookupByName(name)
         # Fill 120 MiB of tmpfs: memory the guest uses and cannot give back.
-        rc, _out, err = guest_exec(dom, ["/bin/sh", "-c", "mkdir -p /dev/shm && mount -t tmpfs -o size=400m "
+        rc, _out, err = testbed.guest_exec(dom, ["/bin/sh", "-c", "mkdir -p /dev/shm && mount -t tmpfs -o size=400m "
                                                           "tmpfs /dev/shm 2>/dev/null; "
                                                           "dd if=/dev/zero of=/dev/shm/fill bs=1M count=120"])
         assert rc == 0, err
