@@ -59,6 +59,7 @@ def autoscale_round(backend, config, states, now, check_mode=False, names=None, 
     of measuring (an event carried them). Returns ``{"changed", "desktops": [...], "states": {...}, "failed":
     [names]}``."""
     desktops = sorted(backend.list(), key=lambda d: d.name)
+    rooms = host_rooms(backend, desktops, config)  # every running desktop holds its share, selected or not
     if names:
         known = {d.name for d in desktops}
         unknown = sorted(set(names) - known)
@@ -66,7 +67,6 @@ def autoscale_round(backend, config, states, now, check_mode=False, names=None, 
             raise DesktopNotFound("No managed desktop is named %s (managed here: %s)."
                                   % (", ".join(unknown), ", ".join(sorted(known)) or "none"), desktops=unknown)
         desktops = [d for d in desktops if d.name in set(names)]
-    rooms = host_rooms(backend, desktops, config)
     results, new_states, failed = [], dict(states or {}), []
     for facts in desktops:
         entry = _one(backend, facts, config, (states or {}).get(facts.name), now, check_mode,
