@@ -110,7 +110,7 @@ def replay(make, demand, times, scored):
     current = pol.alloc
     for i, (value, now) in enumerate(zip(demand.tolist(), times.tolist())):
         alloc[i] = current
-        current = pol.step_once(None if value != value else value, now)
+        current = pol.step_once(None if math.isnan(value) else value, now)
     del scored
     return alloc
 

@@ -59,8 +59,9 @@ class PolicyParams:
     down_step: float = 1.0            # at most this share of the allocation per step down (1 = to the target)
     memory_margin_mib: float = 256.0  # memory never below the guest's used memory plus this ...
     memory_margin_share: float = 0.1  # ... or plus this share of it, whichever is larger
-    refresh_s: float = 1800.0         # recompute the slow percentile at most this often (the fast reaction
-                                      # looks at every reading); a restart (state reloaded) recomputes it
+    # Recompute the slow percentile at most this often; the fast reaction looks at every reading, and a restart
+    # (state reloaded) recomputes it.
+    refresh_s: float = 1800.0
 
     def validate(self):
         """Raise ValueError naming the first impossible knob."""

@@ -17,6 +17,7 @@ What each bound does (also in docs/autoscale.md):
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -65,7 +66,7 @@ def _range(name, spec):
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidInput("bounds.%s.%s must be a number, got %r" % (name, key, value))
-        if value < 0 or value != value:
+        if math.isnan(value) or value < 0:
             raise InvalidInput("bounds.%s.%s must be >= 0, got %r" % (name, key, value))
         values[key] = float(value)
     if "min" in values and "max" in values and values["min"] > values["max"]:
@@ -91,7 +92,7 @@ def parse_config(bounds=None, host=None, policy=None, stale_after_s=180.0):
         raise InvalidInput("host.cpu_overcommit must be above 0, got %r" % (overcommit,))
     if reserve is not None and reserve < 0:
         raise InvalidInput("host.memory_reserve_mib must be >= 0, got %r" % (reserve,))
-    if not stale_after_s > 0:
+    if stale_after_s is None or stale_after_s <= 0:
         raise InvalidInput("stale_after_s must be above 0, got %r" % (stale_after_s,))
     knobs = {k: v for k, v in (policy or {}).items() if v is not None}
     names = {f.name for f in dataclasses.fields(PolicyParams)}

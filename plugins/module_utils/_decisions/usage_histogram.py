@@ -28,7 +28,7 @@ class DecayingHistogram:
     __slots__ = ("first_edge", "growth", "half_life_s", "reference", "weights", "total", "_log_growth")
 
     def __init__(self, first_edge, half_life_s, growth=1.05, reference=None, weights=None):
-        if not first_edge > 0 or not growth > 1 or not half_life_s > 0:
+        if not (first_edge > 0 and growth > 1 and half_life_s > 0):
             raise ValueError("a histogram needs first_edge > 0, growth > 1 and half_life_s > 0")
         self.first_edge = float(first_edge)
         self.growth = float(growth)
@@ -49,7 +49,7 @@ class DecayingHistogram:
 
     def add(self, value, at, weight=1.0):
         """Add one sample taken at ``at`` (seconds, any epoch as long as it is the same for every call)."""
-        if value is None or value != value or value < 0:  # None / NaN / negative: not a measurement
+        if value is None or math.isnan(value) or value < 0:  # None / NaN / negative: not a measurement
             return
         if self.reference is None:
             self.reference = float(at)

@@ -39,9 +39,10 @@ def by_resource(decision):
     return {d.to_dict()["resource"]: d for d in decision.decisions}
 
 
-def run(facts, samples, config=None, state=None, room=ROOM, stage=None):
+def run(facts, samples, config=None, state=None, room="host with room", stage=None):
     """Feed readings one a minute; return the decisions and the final state."""
     config = config or parse_config()
+    room = ROOM if room == "host with room" else room
     out = []
     for i, sample in enumerate(samples):
         now = T0 + 60 * i
@@ -57,7 +58,7 @@ def run(facts, samples, config=None, state=None, room=ROOM, stage=None):
 
 def test_an_unreadable_cpu_metric_is_not_zero_percent():
     facts = desk(vcpus=4)
-    decisions, _ = run(facts, [util(None, cpu_percent=None, online=4, total=None) for _ in range(30)])
+    decisions, _state = run(facts, [util(None, cpu_percent=None, online=4, total=None) for _i in range(30)])
     for decision in decisions:
         cpu = by_resource(decision)["cpu"]
         assert cpu.action == pol.HOLD and cpu.after == 4.0 and "missing" in cpu.reason
@@ -65,7 +66,7 @@ def test_an_unreadable_cpu_metric_is_not_zero_percent():
 
 
 def test_a_garbage_metric_is_missing_too():
-    reading, _ = readings({"sampled_at": "2026-11-29T10:00:00Z", "cpu_percent": "n/a", "online_vcpus": 2,
+    reading, _counters = readings({"sampled_at": "2026-11-29T10:00:00Z", "cpu_percent": "n/a", "online_vcpus": 2,
                            "memory": {"available_mib": -5, "unused_mib": 1}}, None)
     assert reading["cpu"] is None and reading["memory"] is None
     assert readings({"cpu_percent": 50.0, "online_vcpus": 2}, None)[0]["at"] is None
@@ -95,7 +96,7 @@ def test_cooldowns_are_per_resource():
 
 def test_the_balloon_is_never_set_above_the_assigned_memory():
     facts = desk(memory=8000, max_memory=8192)
-    decisions, _ = run(facts, [util(None, total=8000.0, free=10.0)])
+    decisions, _state = run(facts, [util(None, total=8000.0, free=10.0)])
     mem = by_resource(decisions[0])["memory"]
     assert mem.after <= 8192
     assert decisions[0].target.memory_mib in (None, 8192)
@@ -105,8 +106,8 @@ def test_the_balloon_is_never_set_above_the_assigned_memory():
 def test_memory_never_goes_below_used_plus_margin():
     # Idle CPU and a long quiet history: memory comes down, but never under used + max(256, 10 %).
     facts = desk(memory=8192)
-    samples = [util(None, total=8192.0, free=8192.0 - 3000.0) for _ in range(120)]
-    decisions, _ = run(facts, samples, config=parse_config(policy={"down_cooldown_s": 0}))
+    samples = [util(None, total=8192.0, free=8192.0 - 3000.0) for _i in range(120)]
+    decisions, _state = run(facts, samples, config=parse_config(policy={"down_cooldown_s": 0}))
     downs = [by_resource(d)["memory"] for d in decisions if by_resource(d)["memory"].action == pol.DOWN]
     assert downs, "memory should come down from 8192 MiB when 3000 are used"
     assert all(d.after >= 3000 + 300 for d in downs)
@@ -121,7 +122,7 @@ def test_changes_are_never_silently_pending():
 
 def test_cooldowns_survive_a_restart():
     facts = desk(vcpus=2)
-    _, state = run(facts, [util(None, cpu_percent=100.0, online=2)])
+    _decisions, state = run(facts, [util(None, cpu_percent=100.0, online=2)])
     assert state["resources"]["cpu"]["last_change_at"] == T0
     restored = pol.ResourceState.from_dict(json.loads(json.dumps(state["resources"]["cpu"])))
     assert restored.last_change_at == T0 and restored.overall.total > 0
@@ -140,7 +141,7 @@ def test_down_waits_for_low_readings_and_the_cooldown_then_uses_a_quota():
     facts = desk(vcpus=4)
     config = parse_config(policy={"down_after": 3, "down_cooldown_s": 0, "min_overall_weight": 1,
                                   "min_slot_weight": 1})
-    decisions, _ = run(facts, [util(None, cpu_percent=5.0, online=4) for _ in range(3)], config=config)
+    decisions, _state = run(facts, [util(None, cpu_percent=5.0, online=4) for _i in range(3)], config=config)
     actions = [by_resource(d)["cpu"].action for d in decisions]
     assert actions == [pol.HOLD, pol.HOLD, pol.DOWN]
     assert "1 of 3" in by_resource(decisions[0])["cpu"].reason
@@ -179,7 +180,7 @@ def test_plan_stage_is_a_floor():
     config = parse_config(policy={"down_after": 1, "down_cooldown_s": 0, "min_overall_weight": 1,
                                   "min_slot_weight": 1})
     stage = Resources(vcpus=2, memory_mib=4096)
-    decisions, _ = run(facts, [util(None, cpu_percent=1.0, online=2, total=4096.0, free=4000.0)] * 5,
+    decisions, _state = run(facts, [util(None, cpu_percent=1.0, online=2, total=4096.0, free=4000.0)] * 5,
                        config=config, stage=stage)
     assert all(not d.changes for d in decisions)
     assert "floor" in by_resource(decisions[-1])["cpu"].reason or by_resource(decisions[-1])["cpu"].action == "hold"
@@ -256,7 +257,7 @@ def test_rates_come_from_counters_and_a_reset_gives_none():
     second, counters = readings(util(T0 + 10, disks={"disk0": {"rd_bytes": 1000, "wr_bytes": 1000}},
                                      nets={"net0": {"rx_bytes": 10240, "tx_bytes": 20480}}), counters)
     assert second["disk"] == {"disk0": 200.0} and second["net"] == {"net0": 2.0}
-    third, _ = readings(util(T0 + 20, disks={"disk0": {"rd_bytes": 5, "wr_bytes": 5}}), counters)
+    third, _counters = readings(util(T0 + 20, disks={"disk0": {"rd_bytes": 5, "wr_bytes": 5}}), counters)
     assert third["disk"] == {}
 
 
