@@ -66,8 +66,9 @@ def test_an_unreadable_cpu_metric_is_not_zero_percent():
 
 
 def test_a_garbage_metric_is_missing_too():
-    reading, _counters = readings({"sampled_at": "2026-11-29T10:00:00Z", "cpu_percent": "n/a", "online_vcpus": 2,
-                           "memory": {"available_mib": -5, "unused_mib": 1}}, None)
+    garbage = {"sampled_at": "2026-11-29T10:00:00Z", "cpu_percent": "n/a", "online_vcpus": 2,
+               "memory": {"available_mib": -5, "unused_mib": 1}}
+    reading, _counters = readings(garbage, None)
     assert reading["cpu"] is None and reading["memory"] is None
     assert readings({"cpu_percent": 50.0, "online_vcpus": 2}, None)[0]["at"] is None
 
@@ -181,7 +182,7 @@ def test_plan_stage_is_a_floor():
                                   "min_slot_weight": 1})
     stage = Resources(vcpus=2, memory_mib=4096)
     decisions, _state = run(facts, [util(None, cpu_percent=1.0, online=2, total=4096.0, free=4000.0)] * 5,
-                       config=config, stage=stage)
+                            config=config, stage=stage)
     assert all(not d.changes for d in decisions)
     assert "floor" in by_resource(decisions[-1])["cpu"].reason or by_resource(decisions[-1])["cpu"].action == "hold"
 
