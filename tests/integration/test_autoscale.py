@@ -125,9 +125,8 @@ class Burner:
         self.burning = False
         if self.dom is not None:
             # The shells running the loop line ("whil[e]" so this killer's own command line does not match).
-            rc, _out, err = testbed.guest_exec(self.dom, ["/bin/sh", "-c",
-                                                  "for p in $(pidof sh); do grep -q 'whil[e] :' /proc/$p/cmdline "
-                                                  "&& kill $p; done; true"])
+            killer = "for p in $(pidof sh); do grep -q 'whil[e] :' /proc/$p/cmdline && kill $p; done; true"
+            rc, _out, err = testbed.guest_exec(self.dom, ["/bin/sh", "-c", killer])
             assert rc == 0, err
 
     def metrics(self, online):
@@ -222,9 +221,9 @@ def test_the_balloon_never_goes_below_what_the_guest_uses(guest_desk):
         desk.wait_booted(name, timeout=300)
         dom = desk.conn.lookupByName(name)
         # Fill 120 MiB of tmpfs: memory the guest uses and cannot give back.
-        rc, _out, err = testbed.guest_exec(dom, ["/bin/sh", "-c", "mkdir -p /dev/shm && mount -t tmpfs -o size=400m "
-                                                          "tmpfs /dev/shm 2>/dev/null; "
-                                                          "dd if=/dev/zero of=/dev/shm/fill bs=1M count=120"])
+        fill = ("mkdir -p /dev/shm && mount -t tmpfs -o size=400m tmpfs /dev/shm 2>/dev/null; "
+                "dd if=/dev/zero of=/dev/shm/fill bs=1M count=120")
+        rc, _out, err = testbed.guest_exec(dom, ["/bin/sh", "-c", fill])
         assert rc == 0, err
         extra = {}
     else:
