@@ -95,7 +95,9 @@ options:
       down_step:
         description: Largest share of the allocation given up in one step (default 1, straight to the target).
         type: float
-      memory_margin_mib: {description: Memory kept above the guest's used memory, MiB (default 256)., type: float}
+      memory_margin_mib:
+        description: Memory (MiB) kept above the guest's used memory (default 256).
+        type: float
       memory_margin_share: {description: Or this share of the used memory if larger (default 0.1)., type: float}
       slot_half_life_s: {description: Half-life of the hour-of-day histograms (default 7 days)., type: float}
       overall_half_life_s: {description: Half-life of the overall histogram (default 24 h)., type: float}
@@ -165,7 +167,10 @@ desktops:
   elements: dict
   contains:
     name: {description: Desktop name., type: str, returned: always}
-    skipped: {description: Why nothing was decided (not running, stale metrics), or null., type: str, returned: always}
+    skipped:
+      description: Why nothing was decided (not running, stale metrics); null when decided.
+      type: str
+      returned: always
     decisions:
       description: Per resource C(resource), C(action) (up, down, hold), C(before), C(after), C(usage) and C(reason).
       type: list

@@ -36,7 +36,6 @@ def face(request):
     if request.param == "libvirt":
         return LibvirtDesk(request.getfixturevalue("libvirt_testbed"))
     return ProxmoxDesk(request.getfixturevalue("pve_stand_in"))
-    return face
 
 
 @pytest.fixture(params=BOTH)
@@ -188,7 +187,7 @@ def test_burner_hot_adds_vcpus_then_the_quota_comes_down_after_the_hysteresis(gu
     burner.stop()
     # Two low readings in a row are needed (hysteresis); the cooldown since the change is aged through the state.
     actions = []
-    for _ in range(2):
+    for _round in range(2):
         states = age_last_changes(states, name, 3600)
         run = ok(autoscale(desk, name, states, burner, online=vcpus_after))
         states = run["policy_state"]
