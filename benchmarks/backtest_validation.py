@@ -43,8 +43,8 @@ ABLATION = [
 
 def spread_grid():
     """Issue 13: the per-user spread's parameters (the rest of the design as chosen before)."""
-    out = [("before issue 13: one 60-min kernel, k_pool 2", {"arrival_options": {"per_user_spread": False,
-                                                                             "k_pool": 2.0}})]
+    before = {"arrival_options": {"per_user_spread": False, "k_pool": 2.0}}
+    out = [("before issue 13: one 60-min kernel, k_pool 2", before)]
     for scale in (1.0, 1.5):
         for k_bw in (2.0, 8.0):
             for k_pool in (0.1, 0.5, 2.0):
