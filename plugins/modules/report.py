@@ -17,7 +17,7 @@ description:
   - "Pool-wide: the hit rate (sessions that started while the desktop was planned C(warm) or C(full)) and the
     desktop-hours kept above the shadow stage, against keeping every desktop up (always-on) and a fixed schedule
     (weekdays 07:00-19:00 UTC), each with the hit rate it would have had on the same sessions."
-  - Per user, one plot: the forecast probability with its band, the planned stages, the actual sessions and a
+  - Per user one plot with the forecast probability and its band, the planned stages, the actual sessions and a
     hit or miss mark at each login.
   - The page depends only on its inputs, so a rerun with the same plan and history reports C(changed=false).
 author:
