@@ -100,6 +100,7 @@ class Vm:
     started: float = 0.0            # time.time() at start
     busy_upid: str | None = None    # task holding the config file lock
     refuse_hotplug: str | None = None
+    agent_users: list[dict] | None = None  # what guest-get-users answers; None = no agent running in the guest
 
     def public(self) -> dict:
         return {
@@ -341,6 +342,35 @@ class PveStandIn:
         """Guest refuses device hotplug: device_add fails, the change stays pending."""
         with self._lock:
             self.vms[vmid].refuse_hotplug = reason if refuse else None
+
+    def open_console(self, vmid: int, kind: str = "vncproxy", user: str = "root@pam") -> str:
+        """A console client connects (what POST .../vncproxy + the websocket does): a running task of ``kind``."""
+        with self._lock:
+            vm = self.vms[vmid]
+            return self._console_task(vm, kind, user)
+
+    def close_console(self, upid: str) -> None:
+        """The console client disconnects: its proxy task ends OK."""
+        with self._lock:
+            for task in self.tasks:
+                if task.upid == upid and task.status == "running":
+                    task.deadline = 0
+            self._advance()
+
+    def set_agent_users(self, vmid: int, users: list[dict] | None) -> None:
+        """What the guest agent reports as logged in (``[{"user", "login-time"}]``); None = no agent answering."""
+        with self._lock:
+            self.vms[vmid].agent_users = None if users is None else [dict(u) for u in users]
+
+    def _console_task(self, vm: Vm, kind: str, user: str) -> str:
+        if vm.status != "running":
+            raise _fail(f"VM {vm.vmid} not running")
+        return self._lasting_task(vm, kind, user)
+
+    def _lasting_task(self, vm: Vm, kind: str, user: str) -> str:
+        upid = self._new_task(vm.node, kind, vm.vmid, user)
+        self.tasks[-1].deadline = float("inf")  # a proxy task runs as long as its connection
+        return upid
 
     # ---------------------------------------------------------------- inspection
     def vm(self, vmid: int) -> dict:
@@ -1267,6 +1297,38 @@ def _resume(pve, ctx):
     pve._check_lock(vm, ctx, allow=("backup",))
     _require_running(vm)
     return _power_task(pve, ctx, "qmresume", lambda v: setattr(v, "qmpstatus", "running"), vm)
+
+
+# Console proxies: PVE's vncproxy/spiceproxy/termproxy start a worker task that lives as long as the client's
+# connection (qemu-server API2/Qemu.pm). The stand-in keeps the task running until close_console().
+@route("POST", Q + "/vncproxy")
+def _vncproxy(pve, ctx):
+    vm = pve._vm(ctx)
+    upid = pve._console_task(vm, "vncproxy", ctx.user)
+    port = 5900 + vm.vmid % 100
+    return {"cert": "-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n", "port": port,
+            "ticket": f"PVEVNC:{secrets.token_urlsafe(16)}", "upid": upid, "user": ctx.user}
+
+
+@route("POST", Q + "/termproxy")
+def _termproxy(pve, ctx):
+    vm = pve._vm(ctx)
+    upid = pve._console_task(vm, "termproxy", ctx.user)
+    return {"port": 5900 + vm.vmid % 100, "ticket": f"PVEVNC:{secrets.token_urlsafe(16)}", "upid": upid,
+            "user": ctx.user}
+
+
+@route("GET", Q + "/agent/get-users")
+def _agent_get_users(pve, ctx):
+    # qemu-server Agent.pm: assert_agent_available (configured, VM running), then the QMP call to the agent.
+    vm = pve._vm(ctx)
+    conf = vm.config
+    if not ("agent" in conf and _bool(pve._parse_opt("agent", conf["agent"]).get("enabled"))):
+        raise _fail("No QEMU guest agent configured")
+    _require_running(vm)
+    if vm.agent_users is None or vm.qmpstatus != "running":
+        raise _fail("QEMU guest agent is not running")
+    return {"result": [dict(u) for u in vm.agent_users]}
 
 
 @route("POST", Q + "/template")

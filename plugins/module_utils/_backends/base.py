@@ -123,6 +123,15 @@ class DesktopBackend(abc.ABC):
         """Remove what the shadow owns: its definition and saved state, its own overlay/linked-clone disk only
         when ``remove_storage``. Never the golden image / template or any other disk."""
 
+    def activity(self, name):
+        """Who is on the desktop right now, as the hypervisor sees it (input of ``_decisions/release_guard``).
+
+        A dict: ``state`` (power state), ``consoles`` (graphics/console clients connected now:
+        ``[{"kind", "client", "since"}]``), ``agent`` (``answered``, ``not configured``, ``no answer`` or
+        ``desktop not running``) and ``agent_users`` (``[{"user", "login_time"}]`` when the guest agent answered).
+        Reads only; never changes the desktop."""
+        raise InvalidInput("The %s backend cannot tell whether a desktop is in use." % self.name)
+
     def migrate(self, name, node):
         """Move the desktop to another compute node (live when running)."""
         raise InvalidInput("The %s backend cannot move desktops between nodes." % self.name)

@@ -38,6 +38,7 @@ import time
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _libvirt_shadow_nic as shadow_nic
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _libvirt_activity as _activity
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _libvirt_xml as lxml
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends._libvirt_domain import (
     BALLOON_NAMESPACE, MACHINE_DEFAULTS, render_domain_xml,
@@ -346,6 +347,31 @@ class LibvirtBackend(DesktopBackend):
             info = self.conn.getInfo()  # [model, memory MiB, CPUs, MHz, NUMA nodes, sockets, cores, threads]
             free = self.conn.getFreeMemory()
         return {"cpus": float(info[2]), "memory_mib": float(info[1]), "free_memory_mib": free / 1048576.0}
+    def activity(self, name):
+        dom = self._domain(name)
+        state = self._power_state(dom)[0]
+        result = {"state": state, "consoles": [], "agent": "desktop not running", "agent_users": []}
+        if state not in (STATE_RUNNING, STATE_PAUSED):
+            return result
+        root = self._xml(dom, inactive=False)
+        qemu = _deps.require("libvirt_qemu")
+        for kind in _activity.graphics_kinds(root):
+            with self._call("list the %s clients" % kind, name):
+                answer = qemu.qemuMonitorCommand(dom, _activity.qmp_command(kind), 0)
+            result["consoles"] += _activity.consoles_from_qmp(kind, answer)
+        connected = _activity.agent_connected(root)
+        if connected is None:
+            result["agent"] = "not configured"
+        elif not connected or state == STATE_PAUSED:
+            result["agent"] = "no answer"
+        else:
+            try:
+                with self._call("ask the guest agent for logged-in users", name):
+                    info = dom.guestInfo(self._lv.VIR_DOMAIN_GUEST_INFO_USERS, 0)
+                result["agent"], result["agent_users"] = "answered", _activity.users_from_guest_info(info)
+            except OperationRefused:  # agent busy or gone between the XML read and the call: no signal
+                result["agent"] = "no answer"
+        return result
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def check_create(self, spec):

@@ -29,6 +29,7 @@ import datetime
 import time
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _pve_activity as _activity
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _pve_config as pc
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import DesktopBackend, option_seconds
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (
@@ -342,6 +343,30 @@ class ProxmoxBackend(DesktopBackend):
         # one call for the whole cluster (an inventory of a thousand desktops must not cost a thousand requests)
         found = (pc.summary_of_resource(item) for item in self._resources())
         return sorted((s for s in found if s is not None), key=lambda s: s["name"])
+
+    def activity(self, name):
+        """Console clients = running vncproxy/spiceproxy/termproxy tasks of the VM (PVE keeps such a task alive
+        while its console connection lasts); logged-in users from the guest agent (``agent/get-users``)."""
+        vm = self._vm(name)
+        current = self._current(vm)
+        state = pc.power_state(self._status(vm), current)
+        result = {"state": state, "consoles": [], "agent": "desktop not running", "agent_users": []}
+        if state not in (STATE_RUNNING, STATE_PAUSED):
+            return result
+        tasks = self._get("nodes/%s/tasks" % vm.node, "list the running tasks of %s" % name,
+                          source="active", vmid=vm.vmid, limit=500) or []
+        result["consoles"] = _activity.consoles_of(tasks)
+        if not _activity.agent_enabled(current):
+            result["agent"] = "not configured"
+        elif state == STATE_PAUSED:
+            result["agent"] = "no answer"
+        else:
+            try:
+                answer = self._get(vm.path + "/agent/get-users", "ask the guest agent of %s for logged-in users" % name)
+                result["agent"], result["agent_users"] = "answered", _activity.agent_users_of(answer)
+            except OperationRefused:  # agent not running in the guest (PVE answers 500): no signal
+                result["agent"] = "no answer"
+        return result
 
     def utilisation(self, name, interval=1.0):
         vm = self._vm(name)

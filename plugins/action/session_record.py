@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of shadowdesk.vdi.session_record (documentation: plugins/modules/session_record.py).
+
+The session flows (reconnect / disconnect roles) write their connect/disconnect straight into the history store,
+source ``flows``: the release guard reads it a moment later, so it cannot wait for a callback that may not be
+enabled. Check mode writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import EVENTS, HistoryStore, parse_time
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
+
+SOURCE = "flows"
+
+ARGUMENT_SPEC = dict(
+    data_dir=dict(type="path"),
+    user=dict(type="str", required=True),
+    desktop=dict(type="str", required=True),
+    event=dict(type="str", required=True, choices=list(EVENTS)),
+    at=dict(type="str"),
+    resources=dict(type="dict"),
+)
+
+
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+
+    def work(self, args):
+        for name in ("user", "desktop"):
+            if not args[name].strip():
+                raise AnsibleActionFail("%s must not be empty" % name)
+        try:
+            at = parse_time(args["at"]) if args["at"] else datetime.datetime.now(datetime.timezone.utc)
+        except ValueError as exc:
+            raise AnsibleActionFail("at: %s (use ISO-8601 with an offset, e.g. 2026-11-21T08:00:00Z)" % exc) from None
+        event = {"user": args["user"], "desktop": args["desktop"], "event": args["event"],
+                 "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "source": SOURCE}
+        if self._task.check_mode:
+            return {"changed": False, "event": event, "recorded": "check mode: not recorded"}
+        with HistoryStore.for_data_dir(args["data_dir"]) as store:
+            outcome = store.record_event(args["user"], args["desktop"], args["event"], at=at,
+                                         resources=args["resources"], source=SOURCE)
+        return {"changed": outcome["event"] == "recorded", "event": event, "recorded": outcome["session"]}

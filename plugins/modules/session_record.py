@@ -1,0 +1,78 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation only: the work is done on the controller by plugins/action/session_record.py."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: session_record
+short_description: Record a user's connect or disconnect in the ShadowDesk history store now
+version_added: 0.2.0
+description:
+  - Writes the event straight into the history store (C(<data_dir>/history.sqlite3)) with source C(flows), so the
+    release guard (M(shadowdesk.vdi.desktop_activity)) and the next forecast see it at once, whether or not the
+    C(shadowdesk.vdi.session_recorder) callback is enabled.
+  - Used by the C(shadowdesk.vdi.reconnect) and C(shadowdesk.vdi.disconnect) roles. Use M(shadowdesk.vdi.session_event)
+    instead when a broken history store must never fail the play.
+  - Runs on the controller.
+author:
+  - ShadowDesk engineers (@shadowdesk)
+options:
+  data_dir:
+    description: Runtime data directory; default env C(SHADOWDESK_DATA_DIR), else C(~/.local/share/shadowdesk).
+    type: path
+  user:
+    description: The user.
+    type: str
+    required: true
+  desktop:
+    description: The desktop (VM name).
+    type: str
+    required: true
+  event:
+    description: What happened.
+    type: str
+    required: true
+    choices: [connect, disconnect]
+  at:
+    description: When, ISO-8601 with a UTC offset. Omitted means now.
+    type: str
+  resources:
+    description: Resources the desktop had at that moment, stored with the event.
+    type: dict
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the target.
+    support: full
+    details: Nothing is written in check mode.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+notes:
+  - Recording the same event (same user, desktop, event and time) twice stores it once (C(changed=false)).
+seealso:
+  - module: shadowdesk.vdi.session_event
+  - module: shadowdesk.vdi.desktop_activity
+"""
+
+EXAMPLES = r"""
+- name: Alice disconnected from her desktop
+  shadowdesk.vdi.session_record:
+    user: alice
+    desktop: desk-alice
+    event: disconnect
+"""
+
+RETURN = r"""
+event:
+  description: The event as recorded.
+  returned: always
+  type: dict
+  sample: {user: alice, desktop: desk-alice, event: disconnect, at: "2026-11-21T17:02:00.000000Z", source: flows}
+recorded:
+  description: What the event did to the user's session (C(opened), C(closed), C(unchanged), ...).
+  returned: always
+  type: str
+"""
