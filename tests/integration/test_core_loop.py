@@ -1,5 +1,8 @@
 """The core loop end to end, on real guests: history -> forecast (Prophet) -> plan -> apply_plans.yml.
 
+It is also the regression test of the "11:45" defect: a planned release means "if the user has not come by then";
+a desktop with a connected console client, or whose user came, is released by the disconnect, not by the plan.
+
 Real ``ansible-playbook`` runs of the collection's own playbooks, a real SQLite history store, real Prophet fits and
 real QEMU guests under libvirtd. The clock is injected (``shadowdesk_now``), so the test replays the morning of
 the user's predicted login in seconds.
@@ -19,6 +22,7 @@ import pytest
 import yaml
 
 from integration.desks import LibvirtDesk
+from integration.flows import VncClient, add_vnc
 from integration.module_runner import run_module
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.prophet, pytest.mark.playbook]
@@ -70,9 +74,13 @@ def desk(libvirt_testbed):
 def test_history_to_forecast_to_plan_to_applied_before_the_login(desk, tmp_path):
     alice, bob = desk.new_name(), desk.new_name()
     for name, user in ((alice, "alice"), (bob, "bob")):
-        created = run_module("shadow_vm", dict(desk.create_args(name, user), state="running"))
+        created = run_module("shadow_vm", dict(desk.create_args(name, user), state="present"))
         assert not created.failed, created.get("msg")
-        desk.wait_booted(name)
+        if name == alice:
+            add_vnc(desk.conn, alice)  # alice works through a VNC console on loopback
+        started = run_module("shadow_vm", dict(desk.connection, name=name, state="running"))
+        assert not started.failed, started.get("msg")
+        desk.wait_booted(name, timeout=300)  # TCG boots of a loaded shared test bed take up to ~2 min
         saved = run_module("shadow_vm", dict(desk.connection, name=name, state="saved"))
         assert not saved.failed, saved.get("msg")
 
@@ -126,8 +134,19 @@ def test_history_to_forecast_to_plan_to_applied_before_the_login(desk, tmp_path)
     changed = playbook("apply_plans", tick_file, env)[0]
     assert changed == 0
 
-    # alice connects (the recorder callback stores the event): the planned release must not save her session
+    # The 11:45 defect: the plan releases at the end of the arrival window (mid-morning for an 08:00-17:00 user).
+    # alice is working through her console and no broker recorded a session: the hypervisor's own signal (QEMU's
+    # connected VNC client) must keep her desktop - not saved, not shrunk.
     release_at = min(parse(s["at"]) for s in a_plan["steps"] if s["state"] != "running" and parse(s["at"]) > login)
+    tick_file.write_text(yaml.safe_dump(dict(tick, shadowdesk_now=iso(release_at + dt.timedelta(minutes=1)))))
+    with VncClient(desk.conn, alice):
+        out = playbook("apply_plans", tick_file, env)[1]
+        kept = run_module("desktop_info", dict(desk.connection, name=alice))["desktops"][0]
+    assert kept["state"] == "running", "a desktop with a connected console is never released by the plan"
+    assert kept["live"]["vcpus"] == stage["vcpus"] and kept["live"]["memory_mib"] == stage["memory_mib"], kept["live"]
+    assert "vnc console connected from 127.0.0.1" in out, out[-3000:]
+
+    # alice connects (the recorder callback stores the event): the planned release must not save her session
     recorder_env = dict(env, ANSIBLE_CALLBACKS_ENABLED="shadowdesk.vdi.session_recorder")
     session_event(tmp_path, alice, "connect", login + dt.timedelta(minutes=3), recorder_env)
     tick_file.write_text(yaml.safe_dump(dict(tick, shadowdesk_now=iso(release_at + dt.timedelta(minutes=1)))))

@@ -32,7 +32,7 @@ def saved_shadow(desk, user="alice"):
     name = desk.new_name()
     created = run_module("shadow_vm", dict(desk.create_args(name, user), state="running"))
     assert not created.failed, created.get("msg")
-    desk.wait_booted(name)
+    desk.wait_booted(name, timeout=300)
     saved = run_module("shadow_vm", dict(desk.connection, name=name, state="saved"))
     assert not saved.failed, saved.get("msg")
     return name

@@ -47,10 +47,28 @@ def is_release(step):
     return step.get("state") in RELEASE_STATES
 
 
+def session_woken_at(steps, step):
+    """When the session that ``step`` belongs to was woken: the first wake step after the release before it.
+
+    A planned release means "if the user has not come by then"; the release guard counts a user as having come
+    only for connects after this moment. None when no wake step precedes ``step``."""
+    at = parse_time(step["at"], "step time")
+    woken = None
+    for other in sorted(steps, key=lambda s: parse_time(s["at"], "step time")):
+        other_at = parse_time(other["at"], "step time")
+        if other_at > at or (other_at == at and is_release(other)):
+            break
+        if is_release(other):
+            woken = None
+        elif woken is None:
+            woken = other["at"]
+    return woken
+
+
 def due_actions(plan, now, grace_minutes=DEFAULT_GRACE_MINUTES):
     """What to apply at ``now``: one action per user whose plan wants something now, sorted by user.
 
-    Each action is ``{"user", "desktop", "node", "state", "stage", "stages", "at", "release"}``.
+    Each action is ``{"user", "desktop", "node", "state", "stage", "stages", "at", "release", "woken_at"}``.
     """
     now = parse_time(now, "now")
     if grace_minutes < 0:
@@ -73,5 +91,6 @@ def due_actions(plan, now, grace_minutes=DEFAULT_GRACE_MINUTES):
             "stages": entry["stages"],
             "at": step["at"],
             "release": is_release(step),
+            "woken_at": session_woken_at(entry.get("steps") or [], step),
         })
     return actions

@@ -51,12 +51,14 @@ def test_desired_step_is_last_step_at_or_before(now, expected):
 def test_due_actions_shape_and_idempotence():
     first = plan_steps.due_actions(PLAN, "2026-11-23T07:30:00Z")
     assert first == [{"user": "alice", "desktop": "desk-alice", "node": "n1", "state": "running",
-                      "stage": "warm", "stages": STAGES, "at": "2026-11-23T07:00:00Z", "release": False}]
+                      "stage": "warm", "stages": STAGES, "at": "2026-11-23T07:00:00Z", "release": False,
+                      "woken_at": "2026-11-23T07:00:00Z"}]
     assert plan_steps.due_actions(PLAN, "2026-11-23T07:35:00Z") == first
 
 
 def test_release_only_within_grace():
     assert plan_steps.due_actions(PLAN, "2026-11-23T18:10:00Z")[0]["state"] == "saved"
+    assert plan_steps.due_actions(PLAN, "2026-11-23T18:10:00Z")[0]["woken_at"] == "2026-11-23T07:00:00Z"
     assert plan_steps.due_actions(PLAN, "2026-11-23T18:10:00Z")[0]["release"] is True
     assert plan_steps.due_actions(PLAN, "2026-11-23T18:20:00Z") == []
     assert len(plan_steps.due_actions(PLAN, "2026-11-23T18:20:00Z", grace_minutes=30)) == 1
@@ -71,3 +73,11 @@ def test_due_actions_bad_inputs():
         plan_steps.due_actions(PLAN, "not a time")
     with pytest.raises(InvalidInput):
         plan_steps.due_actions(PLAN, "2026-11-23T07:30:00Z", grace_minutes=-1)
+
+
+def test_woken_at_is_the_first_wake_of_the_session_the_step_belongs_to():
+    two_days = STEPS + [{"at": "2026-11-24T07:00:00Z", "state": "running", "stage": "warm"},
+                        {"at": "2026-11-24T18:00:00Z", "state": "paused", "stage": "shadow"}]
+    assert plan_steps.session_woken_at(two_days, two_days[-1]) == "2026-11-24T07:00:00Z"
+    assert plan_steps.session_woken_at(two_days, two_days[2]) == "2026-11-23T07:00:00Z"
+    assert plan_steps.session_woken_at([STEPS[2]], STEPS[2]) is None
