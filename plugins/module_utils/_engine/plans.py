@@ -207,7 +207,8 @@ def _steps(timeline, conservative):
             steps.append({"at": format_time(item["full_at"]), "state": "running", "stage": "full",
                           "reason": "raise to full before the predicted login %s" % login})
         steps.append({"at": format_time(item["release"]), "state": item["release_state"], "stage": "shadow",
-                      "reason": "release after the predicted end %s" % format_time(item["band_end"])})
+                      "reason": "release if the user has not come by then (arrival window ended %s); a user who "
+                                "came is released by the disconnect" % format_time(item["band_end"])})
     return steps
 
 

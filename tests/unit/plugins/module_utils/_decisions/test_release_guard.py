@@ -13,8 +13,8 @@ IDLE = {"state": "running", "consoles": [], "agent": "not configured", "agent_us
 VNC = dict(IDLE, consoles=[{"kind": "vnc", "client": "127.0.0.1:40000", "since": None}])
 
 
-def verdict(activity=IDLE, session=None, now=RELEASE, **kw):
-    return release_verdict(activity, session or {}, now, **kw)
+def verdict(activity=None, session=None, now=RELEASE, **kw):
+    return release_verdict(activity or IDLE, session or {}, now, **kw)
 
 
 def test_nobody_came_the_planned_release_goes_ahead():
