@@ -15,6 +15,7 @@ import datetime
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import EVENTS, HistoryStore, parse_time
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._argspecs import HISTORY_STORE_ARGS, store_options
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 SOURCE = "flows"
@@ -26,6 +27,7 @@ ARGUMENT_SPEC = dict(
     event=dict(type="str", required=True, choices=list(EVENTS)),
     at=dict(type="str"),
     resources=dict(type="dict"),
+    **HISTORY_STORE_ARGS
 )
 
 
@@ -44,7 +46,7 @@ class ActionModule(ControllerAction):
                  "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "source": SOURCE}
         if self._task.check_mode:
             return {"changed": False, "event": event, "recorded": "check mode: not recorded"}
-        with HistoryStore.for_data_dir(args["data_dir"]) as store:
+        with HistoryStore.for_data_dir(args["data_dir"], **store_options(args)) as store:
             outcome = store.record_event(args["user"], args["desktop"], args["event"], at=at,
                                          resources=args["resources"], source=SOURCE)
         return {"changed": outcome["event"] == "recorded", "event": event, "recorded": outcome["session"]}

@@ -15,7 +15,7 @@ description:
     counting only live sources (the C(shadowdesk.vdi.session_recorder) callback and the session flows).
   - The input of M(shadowdesk.vdi.desktop_activity)'s O(shadowdesk.vdi.desktop_activity#module:session), used by the
     C(shadowdesk.vdi.apply_plan) and C(shadowdesk.vdi.disconnect) roles before they release a desktop.
-  - A missing store means nothing is known (no session), not an error.
+  - A missing store means nothing is known (no session), not an error. Nothing is created or migrated.
 options:
   _terms:
     description: User names.
@@ -37,6 +37,12 @@ options:
     type: list
     elements: str
     default: [callback, flows]
+  history_url:
+    description: A shared PostgreSQL history store; default env C(SHADOWDESK_HISTORY_URL), else the SQLite file.
+    type: str
+  history_password:
+    description: Password of the PostgreSQL login; default env C(SHADOWDESK_HISTORY_PASSWORD).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -73,7 +79,7 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_steps import format_time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import default_data_dir
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore, db_path, parse_time
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore, parse_time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
 
 
@@ -95,11 +101,10 @@ class LookupModule(LookupBase):
         users = [str(t) for t in terms]
         try:
             now = parse_time(self.get_option("now")) if self.get_option("now") else _dt.datetime.now(_dt.timezone.utc)
-            if not os.path.exists(db_path(data_dir)):
-                return [session_summary(u, [], now) for u in users]
             since = now - _dt.timedelta(days=int(self.get_option("days")))
             sources = set(self.get_option("sources"))
-            with HistoryStore.for_data_dir(data_dir) as store:
+            with HistoryStore.for_data_dir(data_dir, history_url=self.get_option("history_url"),
+                                           password=self.get_option("history_password"), read_only=True) as store:
                 out = []
                 for user in users:
                     rows = [r for r in store.sessions(user=user, since=since, until=now + _dt.timedelta(seconds=1))

@@ -19,6 +19,8 @@ description:
   - Runs on the controller.
 author:
   - ShadowDesk engineers (@shadowdesk)
+extends_documentation_fragment:
+  - shadowdesk.vdi._history_store
 options:
   data_dir:
     description: Runtime data directory; default env C(SHADOWDESK_DATA_DIR), else C(~/.local/share/shadowdesk).
