@@ -14,7 +14,10 @@ import os
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_files, plan_inputs, plans
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.measured_times import measured_times
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.runtime_files import default_data_dir
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._argspecs import HISTORY_STORE_ARGS, store_options
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
 
 # The default summary template ships in the collection with the forecast role (roles/ is copied verbatim by
@@ -34,11 +37,12 @@ ARGUMENT_SPEC = dict(
     profiles=dict(type="raw"),
     prices=dict(type="dict"),
     measured=dict(type="dict"),
+    measured_from_history=dict(type="bool", default=True),
     data_dir=dict(type="path"),
     format=dict(type="str", default="json", choices=["json", "yaml"]),
     now=dict(type="str"),
     summary_template=dict(type="path"),
-    **{name: dict(type=kind) for name, kind in POLICY_OPTIONS.items()}
+    **dict(HISTORY_STORE_ARGS, **{name: dict(type=kind) for name, kind in POLICY_OPTIONS.items()})
 )
 
 
@@ -50,9 +54,11 @@ class ActionModule(ControllerAction):
         forecasts = args["forecasts"]
         if isinstance(forecasts, str):
             forecasts = plan_inputs.read_forecasts_file(os.path.expanduser(forecasts), data_dir)
+        measured, by_node = self._measured(args, data_dir)
         plan = plans.build_plan(
             forecasts, args["desktops"], args["nodes"], profiles=args["profiles"], prices=args["prices"],
-            measured=args["measured"], options={k: args[k] for k in POLICY_OPTIONS}, now=args["now"])
+            measured=measured, measured_by_node=by_node, options={k: args[k] for k in POLICY_OPTIONS},
+            now=args["now"])
         template_path = args["summary_template"] or DEFAULT_TEMPLATE
         try:
             with open(template_path, encoding="utf-8") as handle:
@@ -68,3 +74,14 @@ class ActionModule(ControllerAction):
             self._display.warning(warning)
         published.update(plan=plan, summary=summary)
         return published
+
+    def _measured(self, args, data_dir):
+        """Wake / hot-plug times: the caller's ``measured`` wins, then the reconnects measured by the session flows
+        (pool-wide and per node), then the defaults."""
+        explicit = {k: v for k, v in (args["measured"] or {}).items() if v is not None}
+        if not args["measured_from_history"]:
+            return explicit, {}
+        with HistoryStore.for_data_dir(data_dir, read_only=True, **store_options(args)) as store:
+            history = measured_times(store.wake_timings())
+        return (dict(history["pool"], **explicit),
+                {node: dict(times, **explicit) for node, times in history["nodes"].items() if times})

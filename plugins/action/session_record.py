@@ -27,6 +27,15 @@ ARGUMENT_SPEC = dict(
     event=dict(type="str", required=True, choices=list(EVENTS)),
     at=dict(type="str"),
     resources=dict(type="dict"),
+    timing=dict(type="dict", options=dict(
+        path=dict(type="str", required=True, choices=["hit", "paused", "saved", "cold"]),
+        backend=dict(type="str", required=True),
+        node=dict(type="str"),
+        ready_s=dict(type="float"),
+        full_s=dict(type="float"),
+        wake_s=dict(type="float"),
+        resize_s=dict(type="float"),
+    )),
     **HISTORY_STORE_ARGS
 )
 
@@ -44,9 +53,14 @@ class ActionModule(ControllerAction):
             raise AnsibleActionFail("at: %s (use ISO-8601 with an offset, e.g. 2026-11-21T08:00:00Z)" % exc) from None
         event = {"user": args["user"], "desktop": args["desktop"], "event": args["event"],
                  "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "source": SOURCE}
+        timing = dict(args["timing"], user=args["user"], desktop=args["desktop"], trigger_at=at) if args["timing"] else None
+        if timing is not None and args["event"] != "connect":
+            raise AnsibleActionFail("timing is measured for a connect (a reconnect), not for a %s" % args["event"])
         if self._task.check_mode:
             return {"changed": False, "event": event, "recorded": "check mode: not recorded"}
         with HistoryStore.for_data_dir(args["data_dir"], **store_options(args)) as store:
             outcome = store.record_event(args["user"], args["desktop"], args["event"], at=at,
                                          resources=args["resources"], source=SOURCE)
-        return {"changed": outcome["event"] == "recorded", "event": event, "recorded": outcome["session"]}
+            timed = store.add_wake_timing(timing) if timing is not None else None
+        return {"changed": outcome["event"] == "recorded" or timed == "recorded", "event": event,
+                "recorded": outcome["session"]}

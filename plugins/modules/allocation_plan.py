@@ -41,6 +41,8 @@ description:
   - Apply plans with the C(shadowdesk.vdi.due_actions) filter and C(playbooks/apply_plans.yml).
 author:
   - ShadowDesk engineers (@shadowdesk)
+extends_documentation_fragment:
+  - shadowdesk.vdi._history_store
 options:
   forecasts:
     description:
@@ -85,7 +87,16 @@ options:
       - Measured times in seconds of C(restore_s) (wake from saved), C(resume_s) (wake from paused) and
         C(hotplug_s) (one resize step). Defaults 0.96, 0.064 and 0.67, the medians of
         C(benchmarks/reconnect.py) on the reference test bed (see C(benchmarks/README.md)); pass your own.
+      - Values given here win over O(measured_from_history).
     type: dict
+  measured_from_history:
+    description:
+      - Take the wake and hot-plug times from the reconnects the session flows measured (C(playbooks/reconnect.yml)
+        records each one) - the median of the newest 20 per kind, pool-wide and per node (a desktop on a node with
+        its own measurements uses those). Kinds never measured keep O(measured) or the defaults.
+      - The plan records what it used in C(policy.measured) and C(policy.measured_by_node).
+    type: bool
+    default: true
   risk:
     description: Risk knob, 0 (warm on any sign of use) to 1 (warm only where the user is usually connected).
     type: float

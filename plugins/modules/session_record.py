@@ -44,6 +44,37 @@ options:
   resources:
     description: Resources the desktop had at that moment, stored with the event.
     type: dict
+  timing:
+    description:
+      - For a V(connect) made by the reconnect flow - how it went, stored in the measured reconnects that plans take
+        their wake and hot-plug times from (M(shadowdesk.vdi.allocation_plan) O(shadowdesk.vdi.allocation_plan#module:measured_from_history)).
+        O(at) is the trigger time.
+    type: dict
+    suboptions:
+      path:
+        description: V(hit) (already warm), V(paused), V(saved) or V(cold) (booted).
+        type: str
+        required: true
+        choices: [hit, paused, saved, cold]
+      backend:
+        description: The backend of the desktop (V(libvirt), V(proxmox)).
+        type: str
+        required: true
+      node:
+        description: The node it runs on.
+        type: str
+      ready_s:
+        description: Seconds from the trigger until the desktop was running.
+        type: float
+      full_s:
+        description: Seconds from the trigger until it had its full size.
+        type: float
+      wake_s:
+        description: Seconds the hypervisor took to wake it (resume, restore or boot).
+        type: float
+      resize_s:
+        description: Seconds the hot-plug to full size took.
+        type: float
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying the target.

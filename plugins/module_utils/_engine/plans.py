@@ -293,8 +293,12 @@ def normalise_policy(options):
     return policy
 
 
-def build_plan(forecasts, desktops, nodes, profiles=None, prices=None, measured=None, options=None, now=None):
-    """The plan dict (see docs/architecture.md, "Plan file"). Inputs are raw (as given by the user)."""
+def build_plan(forecasts, desktops, nodes, profiles=None, prices=None, measured=None, options=None, now=None,
+               measured_by_node=None):
+    """The plan dict (see docs/architecture.md, "Plan file"). Inputs are raw (as given by the user).
+
+    ``measured_by_node`` (node -> measured times, from the reconnects measured there) overrides ``measured`` for
+    desktops on that node."""
     policy = normalise_policy(options)
     generated = parse_time(now, "now") if now is not None else _dt.datetime.now(_dt.timezone.utc)
     nodes = _inputs.normalise_nodes(nodes)
@@ -304,6 +308,8 @@ def build_plan(forecasts, desktops, nodes, profiles=None, prices=None, measured=
     profiles = _inputs.normalise_profiles(profiles)
     prices = _inputs.normalise_prices(prices, names)
     measured = _inputs.normalise_measured(measured)
+    by_node = {node: _inputs.normalise_measured(dict(measured, **times))
+               for node, times in sorted((measured_by_node or {}).items())}
     # A history usually covers more people than one desktop pool: users forecast but without a desktop here are
     # not an error, they are listed (and warned about) so a missing desktop entry is still visible.
     unplanned = {user: "forecast but no desktop in desktops: not planned" for user in sorted(set(forecasts) - set(desktops))}
@@ -312,7 +318,8 @@ def build_plan(forecasts, desktops, nodes, profiles=None, prices=None, measured=
         if user not in forecasts:
             users[user] = _left_alone(desktop, "none", "no forecast: left alone")
             continue
-        drafted, reason = _plan_user(user, forecasts[user], desktop, profiles.get(user), measured, policy, generated)
+        drafted, reason = _plan_user(user, forecasts[user], desktop, profiles.get(user),
+                                     by_node.get(desktop["node"], measured), policy, generated)
         if drafted is None:
             users[user] = _left_alone(desktop, forecasts[user]["method"], reason)
         else:
@@ -323,6 +330,8 @@ def build_plan(forecasts, desktops, nodes, profiles=None, prices=None, measured=
     for user in order:
         users[user] = _user_entry(ledger, user, desktops[user], forecasts[user], drafts[user], prices, policy)
     plan = _assemble(generated, forecasts, users, policy, measured)
+    if by_node:
+        plan["policy"]["measured_by_node"] = by_node
     if unplanned:
         plan["unplanned"] = unplanned
     return plan

@@ -13,9 +13,10 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.calen
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.sessions import SessionTables
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.traffic import TrafficTables
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.utilisation import UtilisationTables
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store.wake_timings import WakeTimingTables
 
 
-class HistoryStore(SessionTables, UtilisationTables, CalendarTables, TrafficTables, StoreBase):
+class HistoryStore(SessionTables, UtilisationTables, CalendarTables, TrafficTables, WakeTimingTables, StoreBase):
     """Sessions, connect/disconnect events, utilisation samples, calendar busy times and consents of users.
 
     ``HistoryStore(location)`` with a SQLite path or a ``postgresql://`` URL; ``HistoryStore.for_data_dir(data_dir,

@@ -92,6 +92,23 @@ MIGRATIONS = (
                connections {float} NOT NULL,
                UNIQUE (hour_utc, usage_class, app_class, destination, source))""",
          "CREATE INDEX traffic_hourly_hour ON traffic_hourly (hour_utc)")),
+    # 4: measured reconnects (the session flows): plans take their wake / hot-plug lead times from these
+    (4, (
+        """CREATE TABLE wake_timings (
+               id {pk},
+               "user" TEXT NOT NULL,
+               desktop TEXT NOT NULL,
+               backend TEXT NOT NULL,
+               node TEXT,
+               path TEXT NOT NULL CHECK (path IN ('hit', 'paused', 'saved', 'cold')),
+               trigger_utc TEXT NOT NULL,
+               ready_s {float},
+               full_s {float},
+               wake_s {float},
+               resize_s {float},
+               UNIQUE (desktop, trigger_utc))""",
+        "CREATE INDEX wake_timings_node ON wake_timings (backend, node, trigger_utc)",
+    )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -26,9 +26,8 @@ def test_qmp_clients():
     vnc = json.dumps({"return": {"enabled": True, "clients": [
         {"host": "127.0.0.1", "service": "40002", "family": "ipv4", "websocket": False}]}})
     assert lva.consoles_from_qmp("vnc", vnc) == [{"kind": "vnc", "client": "127.0.0.1:40002", "since": None}]
-    spice = json.dumps({"return": {"enabled": True, "channels": [
-        {"host": "127.0.0.1", "port": "40010", "channel-type": 1}, {"host": "127.0.0.1", "port": "40010",
-                                                                     "channel-type": 2}]}})
+    channels = [{"host": "127.0.0.1", "port": "40010", "channel-type": kind} for kind in (1, 2)]
+    spice = json.dumps({"return": {"enabled": True, "channels": channels}})
     assert len(lva.consoles_from_qmp("spice", spice)) == 1, "one client, several SPICE channels"
     assert lva.consoles_from_qmp("vnc", json.dumps({"return": {"enabled": True, "clients": []}})) == []
 

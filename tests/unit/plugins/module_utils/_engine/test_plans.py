@@ -260,3 +260,14 @@ def test_users_forecast_without_a_desktop_are_listed_not_planned():
     assert "mallory" not in plan["users"]
     assert plan["unplanned"] == {"mallory": "forecast but no desktop in desktops: not planned"}
     plan_schema.validate_plan(plan)
+
+
+def test_measured_times_of_the_desktops_node_set_its_lead():
+    desktops = copy.deepcopy(plan_data.DESKTOPS)
+    desktops["alice"]["node"] = "n1"
+    slow_node = {"n1": {"restore_s": 120, "hotplug_s": 60}, "n2": {"restore_s": 0.1}}
+    base = build(desktops=desktops, measured={"restore_s": 0.5, "hotplug_s": 1})
+    per_node = build(desktops=desktops, measured={"restore_s": 0.5, "hotplug_s": 1}, measured_by_node=slow_node)
+    assert per_node["users"]["alice"]["lead_minutes"] > base["users"]["alice"]["lead_minutes"]
+    assert per_node["policy"]["measured_by_node"]["n1"] == {"restore_s": 120.0, "resume_s": 0.064, "hotplug_s": 60.0}
+    assert "measured_by_node" not in base["policy"]
