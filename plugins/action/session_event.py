@@ -11,40 +11,17 @@ keeps a delayed, buffered write exact.
 
 from __future__ import annotations
 
-import datetime
-
-from ansible.errors import AnsibleActionFail
-
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import EVENTS, parse_time
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._session_events import EVENT_ARGS, stamped_event
 
-ARGUMENT_SPEC = dict(
-    user=dict(type="str", required=True),
-    desktop=dict(type="str", required=True),
-    event=dict(type="str", required=True, choices=list(EVENTS)),
-    at=dict(type="str"),
-    resources=dict(type="dict"),
-)
+ARGUMENT_SPEC = EVENT_ARGS
 
 
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def work(self, args):
-        for name in ("user", "desktop"):
-            if not args[name].strip():
-                raise AnsibleActionFail("%s must not be empty" % name)
-        try:
-            at = parse_time(args["at"]) if args["at"] else datetime.datetime.now(datetime.timezone.utc)
-        except ValueError as exc:
-            raise AnsibleActionFail("at: %s (use ISO-8601 with an offset, e.g. 2026-11-21T08:00:00Z)" % exc) from None
-        event = {
-            "user": args["user"],
-            "desktop": args["desktop"],
-            "event": args["event"],
-            "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "resources": args["resources"] or {},
-        }
+        event = stamped_event(args)[1]
         if self._task.check_mode:
             event["dry_run"] = True  # the recorder skips it: check mode writes nothing
         return {"changed": False, "shadowdesk_event": event}

@@ -10,23 +10,17 @@ enabled. Check mode writes nothing.
 
 from __future__ import annotations
 
-import datetime
-
 from ansible.errors import AnsibleActionFail
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import EVENTS, HistoryStore, parse_time
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._argspecs import HISTORY_STORE_ARGS, store_options
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._session_events import EVENT_ARGS, stamped_event
 
 SOURCE = "flows"
 
 ARGUMENT_SPEC = dict(
     data_dir=dict(type="path"),
-    user=dict(type="str", required=True),
-    desktop=dict(type="str", required=True),
-    event=dict(type="str", required=True, choices=list(EVENTS)),
-    at=dict(type="str"),
-    resources=dict(type="dict"),
     timing=dict(type="dict", options=dict(
         path=dict(type="str", required=True, choices=["hit", "paused", "saved", "cold"]),
         backend=dict(type="str", required=True),
@@ -36,7 +30,7 @@ ARGUMENT_SPEC = dict(
         wake_s=dict(type="float"),
         resize_s=dict(type="float"),
     )),
-    **HISTORY_STORE_ARGS
+    **dict(EVENT_ARGS, **HISTORY_STORE_ARGS)
 )
 
 
@@ -44,15 +38,8 @@ class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def work(self, args):
-        for name in ("user", "desktop"):
-            if not args[name].strip():
-                raise AnsibleActionFail("%s must not be empty" % name)
-        try:
-            at = parse_time(args["at"]) if args["at"] else datetime.datetime.now(datetime.timezone.utc)
-        except ValueError as exc:
-            raise AnsibleActionFail("at: %s (use ISO-8601 with an offset, e.g. 2026-11-21T08:00:00Z)" % exc) from None
-        event = {"user": args["user"], "desktop": args["desktop"], "event": args["event"],
-                 "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "source": SOURCE}
+        at, event = stamped_event(args)
+        event["source"] = SOURCE
         timing = dict(args["timing"], user=args["user"], desktop=args["desktop"], trigger_at=at) if args["timing"] else None
         if timing is not None and args["event"] != "connect":
             raise AnsibleActionFail("timing is measured for a connect (a reconnect), not for a %s" % args["event"])

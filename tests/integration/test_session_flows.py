@@ -69,6 +69,10 @@ def test_reconnect_miss_from_saved_then_hit_then_disconnect_saves(desk, tmp_path
     assert info(desk, name)["state"] == "saved"
     assert events(data_dir) == [("alice", name, "connect", "flows"), ("alice", name, "connect", "flows"),
                                 ("alice", name, "disconnect", "flows")]
+    with sqlite3.connect(str(data_dir / "history.sqlite3")) as db:
+        measured = db.execute("SELECT path, backend, wake_s, resize_s FROM wake_timings ORDER BY trigger_utc").fetchall()
+    assert [m[:2] for m in measured] == [("saved", "libvirt"), ("hit", "libvirt")]
+    assert measured[0][2] > 0 and measured[0][3] > 0 and measured[1][2] is None  # a hit wakes nothing
 
     again = run_playbook("disconnect", tmp_path, flow_vars(desk, data_dir, name)).ok()
     assert info(desk, name)["state"] == "saved" and again.changed <= 1  # only the new event
