@@ -12,7 +12,7 @@ keeps a delayed, buffered write exact.
 from __future__ import annotations
 
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
-from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._session_events import EVENT_ARGS, stamped_event
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._event_args import EVENT_ARGS, stamped_event
 
 ARGUMENT_SPEC = EVENT_ARGS
 

@@ -15,7 +15,7 @@ from ansible.errors import AnsibleActionFail
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._argspecs import HISTORY_STORE_ARGS, store_options
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
-from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._session_events import EVENT_ARGS, stamped_event
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._event_args import EVENT_ARGS, stamped_event
 
 SOURCE = "flows"
 
