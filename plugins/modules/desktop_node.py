@@ -20,7 +20,7 @@ author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
   - shadowdesk.vdi._connection
-  - shadowdesk.vdi._attributes
+  - shadowdesk.vdi._attributes.ALL
 options:
   name:
     description: The desktop.
