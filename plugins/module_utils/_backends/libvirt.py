@@ -347,6 +347,7 @@ class LibvirtBackend(DesktopBackend):
             info = self.conn.getInfo()  # [model, memory MiB, CPUs, MHz, NUMA nodes, sockets, cores, threads]
             free = self.conn.getFreeMemory()
         return {"cpus": float(info[2]), "memory_mib": float(info[1]), "free_memory_mib": free / 1048576.0}
+
     def activity(self, name):
         dom = self._domain(name)
         state = self._power_state(dom)[0]
