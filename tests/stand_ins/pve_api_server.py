@@ -406,14 +406,6 @@ class PveStandIn:
             time.sleep(0.01)
         raise TimeoutError("tasks still running")
 
-    def close_console(self, upid: str) -> None:
-        """The viewer of a ``vncproxy`` task disconnects: PVE's task ends then, with status OK."""
-        with self._lock:
-            for task in self.tasks:
-                if task.upid == upid and task.type in ("vncproxy", "spiceproxy") and task.status == "running":
-                    task.deadline = 0
-            self._advance()
-
     # ---------------------------------------------------------------- request entry point
     def handle(self, method: str, path: str, params: dict[str, Any], headers: dict[str, str],
                cookies: dict[str, str]) -> tuple[int, str, Any, dict | None]:
@@ -1639,18 +1631,6 @@ def _task(pve: PveStandIn, ctx: _Ctx) -> Task:
         if task.upid == upid and task.node == ctx.args["node"]:
             return task
     raise _fail(f"no such task '{upid}'" if upid.startswith("UPID:") else f"unable to parse worker upid '{upid}'")
-
-
-@route("POST", Q + "/vncproxy")
-def _vncproxy(pve, ctx):
-    """A console viewer attaches. PVE runs the ``vncproxy`` task for as long as the viewer stays connected (its
-    ``user`` is the API user who asked); here it runs until ``close_console(upid)``."""
-    vm = pve._vm(ctx)
-    _require_running(vm)
-    upid = pve._new_task(vm.node, "vncproxy", vm.vmid, ctx.user)
-    pve.tasks[-1].deadline = float("inf")
-    return {"upid": upid, "user": ctx.user, "port": 5900 + len(pve.tasks) % 100,
-            "ticket": "PVEVNC:%08X::%s" % (int(time.time()), secrets.token_hex(16)), "cert": "-----BEGIN CERTIFICATE-----"}
 
 
 @route("GET", "/nodes/{node}/tasks")
