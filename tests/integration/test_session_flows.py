@@ -77,6 +77,16 @@ def test_reconnect_miss_from_saved_then_hit_then_disconnect_saves(desk, tmp_path
     again = run_playbook("disconnect", tmp_path, flow_vars(desk, data_dir, name)).ok()
     assert info(desk, name)["state"] == "saved" and again.changed <= 1  # only the new event
 
+    # The EDA webhook's fast path restores the saved shadow before the rulebook's play starts, and passes what it
+    # did: the play finds the desktop running, yet records the miss from saved and the fast path's wake time.
+    woken = run_module("shadow_vm", dict(desk.connection, name=name, state="running"))
+    assert not woken.failed and woken.changed, woken.get("msg")
+    fast = {"desktop": name, "path": "saved", "seconds": 1.25}
+    after_fast_path = run_playbook("reconnect", tmp_path,
+                                   flow_vars(desk, data_dir, name, shadowdesk_fast_path=fast)).ok()
+    result = result_fact(after_fast_path, "reconnect_result")
+    assert result["path"] == "saved" and result["hit"] is False and float(result["wake_s"]) == 1.25
+
 
 def test_disconnect_keeps_a_desktop_whose_user_came_back_during_the_grace(desk, tmp_path):
     name = saved_shadow(desk)
