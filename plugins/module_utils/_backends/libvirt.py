@@ -329,9 +329,9 @@ class LibvirtBackend(DesktopBackend):
                     "state": self._power_state(dom)[0]}
         with self._call("measure utilisation", name):
             online = dom.vcpusFlags(self._lv.VIR_DOMAIN_VCPU_LIVE) or 1
-            cpu0, wall0 = dom.info()[4], time.monotonic()
+            cpu0, wall0 = self._guest_cpu_ns(dom), time.monotonic()
             time.sleep(max(float(interval), 0.1))
-            cpu1, wall1 = dom.info()[4], time.monotonic()
+            cpu1, wall1 = self._guest_cpu_ns(dom), time.monotonic()
             sampled_at = _now()
             root = lxml.parse(dom.XMLDesc(0))
             memory = _memory_stats(dom.memoryStats())
@@ -339,8 +339,20 @@ class LibvirtBackend(DesktopBackend):
             nets = {i["key"]: _net_stats(dom.interfaceStats(i["target"]))
                     for i in lxml.interfaces(root) if i["target"]}
         cpu_percent = 100.0 * (cpu1 - cpu0) / ((wall1 - wall0) * 1e9 * online)
-        return {"cpu_percent": round(max(cpu_percent, 0.0), 2), "memory": memory, "disks": disks,
+        return {"cpu_percent": round(min(max(cpu_percent, 0.0), 100.0), 2), "memory": memory, "disks": disks,
                 "nets": nets, "sampled_at": sampled_at, "state": STATE_RUNNING, "online_vcpus": online}
+
+    def _guest_cpu_ns(self, dom):
+        """CPU time the guest's vCPUs used (ns). The whole QEMU process's time (``info()``) also counts the emulator
+        and I/O threads, which under TCG alone can exceed 100 % of one vCPU; use it only where the driver has no
+        per-vCPU accounting."""
+        try:
+            stats = dom.getCPUStats(True)[0]
+        except self._lv.libvirtError:
+            stats = {}
+        if stats.get("vcpu_time"):
+            return stats["vcpu_time"]
+        return dom.info()[4]
 
     def host_capacity(self, node=None):
         with self._call("read the host's CPUs and free memory"):
