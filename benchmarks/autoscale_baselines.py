@@ -2,7 +2,7 @@
 
 Each policy is a small object with ``step(demand, now) -> allocation for the next step``: it sees only the past (the
 reading just taken), and its answer takes effect one step later (the replay in autoscale_eval.py does that).
-Sources: /work/shared/design/anchors-next.md ("In-session autoscaling").
+Sources: ../shared/design/anchors-next.md ("In-session autoscaling").
 """
 
 import math
