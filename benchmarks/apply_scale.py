@@ -158,7 +158,7 @@ def main():
     parser.add_argument("--desktops", type=int, default=300)
     parser.add_argument("--backend", choices=["libvirt-test", "proxmox"], default="libvirt-test")
     parser.add_argument("--json", help="write the result here too")
-    parser.add_argument("--workers", type=int, default=8, help="plan_apply workers (apply_plan_workers)")
+    parser.add_argument("--workers", type=int, default=16, help="plan_apply workers (apply_plan_workers)")
     parser.add_argument("--task-duration", type=float, default=0.1, help="PVE stand-in task duration (s)")
     args = parser.parse_args()
     result = run(args)

@@ -67,8 +67,11 @@ options:
     description:
       - How many desktops are applied at the same time over the connection. Their hypervisor tasks (restore, save,
         hot-plug) run in parallel on the hypervisor.
+      - Most of a desktop's time is spent waiting for the hypervisor's tasks, not computing, so more workers than
+        cores pay off; 16 applied 334 due desktops of a 1,000-desktop Proxmox VE pool in 35 s where 8 took 60 s
+        (C(benchmarks/apply_scale.py)).
     type: int
-    default: 8
+    default: 16
   fail_on_desktop_error:
     description:
       - Fail the task when any desktop failed (after all the others were applied). With V(false) the task
@@ -89,7 +92,7 @@ EXAMPLES = r"""
 - name: Apply what the plan wants now, one call for the whole pool
   shadowdesk.vdi.plan_apply:
     actions: "{{ lookup('ansible.builtin.file', plan_file) | shadowdesk.vdi.due_actions(now) }}"
-    workers: 8
+    workers: 16
   register: applied
 
 - name: The same on a Proxmox VE cluster, with failures reported but not failing the play
@@ -193,7 +196,7 @@ ACTION_SPEC = dict(
 
 ARGUMENT_SPEC = dict(
     actions=dict(type="list", elements="dict", required=True, options=ACTION_SPEC),
-    workers=dict(type="int", default=8),
+    workers=dict(type="int", default=16),
     fail_on_desktop_error=dict(type="bool", default=True),
 )
 
