@@ -16,12 +16,14 @@ import dataclasses
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.lifecycle import state_after
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_actions import (
-    POWER, check_action, power_steps, work_order,
+    POWER, check_action, planned_move, power_steps, work_order,
 )
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.resources import (
     current_resources, predicted, resolve_stage, resource_changes, split_already_pending,
 )
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import BackendUnavailable, ShadowDeskError
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (
+    BackendUnavailable, OperationRefused, ShadowDeskError,
+)
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import APPLIED_LIVE, APPLIED_PENDING
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._module_runtime import StepTimer
 
@@ -59,8 +61,9 @@ class _DesktopRun:
             facts = self.backend.get(self.action["desktop"])
             steps = power_steps(self.action, facts)  # existence and ownership are checked before anything moves
             target = resolve_stage(self.action["stages"], self.action["stage"]) if self.action.get("stage") else None
-            self.record["node"] = facts.node or self.record["node"]
             self.record["before"] = _view(facts)
+            facts = self._place(facts)
+            self.record["node"] = facts.node or self.record["node"]
             for part in work_order(self.action):
                 facts = self._power(facts, steps) if part == POWER else self._resize(facts, target)
             self.record["after"] = _view(facts)
@@ -77,11 +80,29 @@ class _DesktopRun:
         self.record.update(failed=True, msg=str(exc), error_type=type(exc).__name__,
                            details={k: v for k, v in exc.details.items() if k not in _NOT_DETAILS})
 
+    def _place(self, facts):
+        """Move the desktop to the node the plan chose, before it wakes (a shadow is cheapest to move while small).
+        When the hypervisor refuses, the desktop wakes where it is and the record says why (``node_kept``)."""
+        target = planned_move(self.action, facts)
+        if target is None or not self.backend.moves_desktops:
+            return facts
+        if self.check_mode:
+            self.record["steps"].append("migrate")
+            return dataclasses.replace(facts, node=target)
+        try:
+            self.timer.run("migrate", self.backend.migrate, facts.name, target)
+        except OperationRefused as exc:
+            self.record["node_kept"] = "%s stays on %s, not moved to the planned %s: %s" % (
+                facts.name, facts.node, target, exc)
+            return facts
+        self.record["steps"].append("migrate")
+        return self.backend.get(facts.name)
+
     def _power(self, facts, steps):
         if not steps:
             return facts
         if self.check_mode:
-            self.record["steps"] = list(steps)
+            self.record["steps"] += list(steps)
             return dataclasses.replace(facts, state=state_after(steps, facts.state))
         for step in steps:
             self.timer.run(step, getattr(self.backend, step), facts.name)

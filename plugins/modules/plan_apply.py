@@ -41,7 +41,10 @@ options:
         description: The user the desktop belongs to. A desktop of another user is refused.
         type: str
       node:
-        description: The node the plan placed the desktop on (reported; the connection decides where it is looked up).
+        description:
+          - The node the plan placed the desktop on. On Proxmox VE a desktop that wakes elsewhere is first migrated
+            there (live when it runs); on libvirt each node is its own connection, which decides where the desktop is
+            looked up.
         type: str
       state:
         description: The planned power state. Omit to leave the power state alone.
@@ -141,9 +144,16 @@ desktops:
       description: The kind of failure, for example C(DesktopNotFound) or C(OperationRefused).
       type: str
     steps:
-      description: Lifecycle steps taken, in order (those done before a failure).
+      description:
+        - Lifecycle steps taken, in order (those done before a failure). C(migrate) first when the desktop was moved
+          to the node the plan chose (Proxmox VE; a wake only, never a release).
       type: list
       elements: str
+    node_kept:
+      description:
+        - Why the desktop was not moved to the node the plan chose (the hypervisor refused the migration); it was
+          woken where it is. Only present then.
+      type: str
     changes:
       description: Resource changes with how they took effect, as in M(shadowdesk.vdi.desktop_resources).
       type: list

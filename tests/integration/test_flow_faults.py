@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import pytest
+import yaml
 
 from integration.desks import LibvirtDesk, ProxmoxDesk
 from integration.flows import result_fact, run_playbook
@@ -135,7 +136,6 @@ def test_libvirtd_killed_during_a_disconnect_then_a_rerun_converges(lv_desk, tmp
     assert code == 0, err
 
     vars_file = tmp_path / "disconnect-vars.yml"
-    import yaml
     vars_file.write_text(yaml.safe_dump(flow_vars(lv_desk.connection, data_dir, name)))
     argv = [str(pathlib.Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "ansible-playbook")
             if os.environ.get("VIRTUAL_ENV") else "ansible-playbook",

@@ -93,3 +93,33 @@ def test_a_locked_vm_fails_alone_and_a_down_cluster_fails_fast(pve_stand_in):
     down = run_module("plan_apply", dict(desk.connection, actions=actions, api_port=1))
     assert down.failed and down["error_type"] == "BackendUnavailable"
     assert desk.connection["api_token_secret"] not in json.dumps(down)
+
+
+@pytest.mark.pve
+def test_a_wake_moves_the_shadow_to_the_planned_node_or_says_why_not(pve_stand_in):
+    desk = ProxmoxDesk(pve_stand_in)
+    moved, kept = desk.new_name(), desk.new_name()
+    for index, name in enumerate((moved, kept)):
+        spec = ShadowSpec(name=name, user="u%d" % index, source="9000", max_vcpus=4, max_memory_mib=512,
+                          shadow_memory_mib=256)
+        pve_stand_in.add_vm("pve1", 300 + index, name, **pc.shadow_config(spec, {}, "2026-11-23T07:00:00Z"))
+    actions = [dict(action(name, "u%d" % i, "running", "full"), node="pve2") for i, name in enumerate((moved, kept))]
+    args = dict(desk.connection, actions=actions)
+
+    before = desk.state_fingerprint()
+    predicted = ok(run_module("plan_apply", args, check=True))
+    assert desk.state_fingerprint() == before, "check mode changed something"
+    assert [r["steps"] for r in predicted["desktops"]] == [["migrate", "start"]] * 2
+
+    pve_stand_in.fail_next_task("qmigrate", "migration aborted: no space on target storage", vmid=301)
+    applied = ok(run_module("plan_apply", args))
+    first, second = applied["desktops"]
+    assert first["steps"] == ["migrate", "start"] and first["node"] == "pve2" and "node_kept" not in first
+    assert second["steps"] == ["start"] and second["node"] == "pve1" and not second["failed"]
+    assert "not moved to the planned pve2" in second["node_kept"] and "no space" in second["node_kept"]
+    for name, node in ((moved, "pve2"), (kept, "pve1")):
+        vmid, vm = desk.vm_by_name(name)
+        assert pve_stand_in.vms[vmid].node == node and vm["status"] == "running" and vm["config"]["vcpus"] == "4"
+
+    rerun = ok(run_module("plan_apply", dict(desk.connection, actions=actions[:1])))
+    assert not rerun.changed

@@ -136,6 +136,12 @@ class DesktopBackend(abc.ABC):
         """Move the desktop to another compute node (live when running)."""
         raise InvalidInput("The %s backend cannot move desktops between nodes." % self.name)
 
+    @property
+    def moves_desktops(self):
+        """Whether ``migrate`` moves desktops (a backend that can, overrides it); libvirt reaches each node through
+        its own connection instead."""
+        return type(self).migrate is not DesktopBackend.migrate
+
     # -- resources -----------------------------------------------------------------------------------------------
     @abc.abstractmethod
     def classify(self, facts, change):

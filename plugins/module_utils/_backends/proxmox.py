@@ -538,6 +538,7 @@ class ProxmoxBackend(DesktopBackend):
         facts = self._facts(vm)
         self._run("post", vm.path + "/migrate", "move %s from %s to %s" % (name, vm.node, node), vm,
                   target=node, online=1 if facts.is_active else None)
+        self._located.pop(name, None)  # the batch's listing still places it on the old node
 
     # -- console clients ----------------------------------------------------------------------------------------
     def console_clients(self):

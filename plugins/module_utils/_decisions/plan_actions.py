@@ -40,6 +40,21 @@ def check_action(action):
                            desktop=action["desktop"])
 
 
+def planned_move(action, facts):
+    """The node the desktop must move to before its step, or None.
+
+    A wake on a node other than the desktop's is a move to the node the plan chose (the least-contended one); a
+    release never moves a desktop (its user is leaving: moving it would only cost time), and an action without a
+    planned node, or for a desktop whose node is unknown, stays where it is.
+    """
+    planned = action.get("node")
+    if facts is None or not planned or not facts.node or planned == facts.node:
+        return None
+    if action.get("release") or action.get("state") in RELEASE_STATES:
+        return None
+    return planned
+
+
 def power_steps(action, facts):
     """The lifecycle steps that give ``facts`` the action's power state, refusing what a plan must never do."""
     if facts is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_actions import (
-    POWER, RESIZE, batches, check_action, power_steps, work_order,
+    POWER, RESIZE, batches, check_action, planned_move, power_steps, work_order,
 )
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Conflict, DesktopNotFound, InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import DesktopFacts
@@ -91,3 +91,28 @@ def test_a_whole_cluster_behind_one_endpoint_is_one_batch():
 def test_malformed_node_connections_are_refused():
     with pytest.raises(InvalidInput, match="must be a dict"):
         batches([action(node="kvm1")], {"kvm1": "qemu:///system"})
+
+
+def on_node(node, state="saved"):
+    return DesktopFacts(name="desk-alice", backend="proxmox", state=state, user="alice", max_vcpus=4, node=node)
+
+
+def test_a_wake_moves_the_desktop_to_the_planned_node():
+    assert planned_move(action(node="pve2"), on_node("pve1")) == "pve2"
+    assert planned_move(action(node="pve2", stage=None), on_node("pve1", "stopped")) == "pve2"
+
+
+@pytest.mark.parametrize("planned, where", [("pve1", "pve1"), (None, "pve1"), ("", "pve1"), ("pve2", None)])
+def test_no_move_without_a_different_known_node(planned, where):
+    assert planned_move(action(node=planned), on_node(where)) is None
+
+
+@pytest.mark.parametrize("release", [dict(state="saved", stage="shadow"), dict(state="paused", stage="shadow"),
+                                     dict(state="stopped", stage="shadow"),
+                                     dict(state="running", stage="shadow", release=True)])
+def test_a_release_never_moves_a_desktop(release):
+    assert planned_move(action(node="pve2", **release), on_node("pve1", "running")) is None
+
+
+def test_no_move_for_a_desktop_that_does_not_exist():
+    assert planned_move(action(node="pve2"), None) is None
