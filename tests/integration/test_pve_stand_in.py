@@ -118,10 +118,11 @@ def test_unknown_path_and_method_answer_501(pve_stand_in):
 
 
 def test_unverifiable_formats_fail_closed(pve_stand_in):
-    """Firewall specs are not modelled: the stand-in must refuse rather than accept them blindly."""
+    """Remote-migration endpoints are not modelled: the stand-in must refuse rather than accept them blindly."""
     pve_stand_in.add_vm("pve1", 105, "desk")
-    r = raw(pve_stand_in, "POST", "/nodes/pve1/qemu/105/firewall/rules",
-            data={"action": "ACCEPT", "type": "in", "dest": "10.0.0.0/8"})
+    r = raw(pve_stand_in, "POST", "/nodes/pve1/qemu/105/remote_migrate",
+            data={"target-endpoint": "host=192.0.2.1,apitoken=x", "target-bridge": "vmbr0",
+                  "target-storage": "local"})
     assert r.status_code == 501 and "cannot verify format" in r.reason
 
 
@@ -130,10 +131,8 @@ def test_all_formats_of_modelled_endpoints_are_implemented():
     used = schema.formats_used(["/nodes/{node}/qemu", "/cluster/resources", "/cluster/nextid",
                                 "/nodes/{node}/tasks", "/nodes/{node}/status", "/access/ticket", "/version"])
     modelled_gaps = {f for f in used if not schema.format_supported(f)}
-    # Only firewall and remote-migration formats are left; those endpoints answer 501.
-    assert modelled_gaps <= {"IPorCIDRorAlias", "bridge-pair-list", "proxmox-remote", "pve-fw-addr-spec",
-                             "pve-fw-dport-spec", "pve-fw-icmp-type-spec", "pve-fw-protocol-spec",
-                             "pve-fw-sport-spec"}
+    # Only remote-migration formats are left; those endpoints answer 501 (firewall formats: pve_firewall.py).
+    assert modelled_gaps <= {"bridge-pair-list", "proxmox-remote"}
 
 
 def test_realistic_full_config_is_accepted(pve_stand_in, pve_api):

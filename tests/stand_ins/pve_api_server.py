@@ -30,10 +30,16 @@ from typing import Any, Callable
 if __package__ in (None, ""):  # run as a script: python tests/stand_ins/pve_api_server.py
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import pve_schema as schema_mod  # type: ignore[no-redef]
+    import pve_errors  # type: ignore[no-redef]
+    import pve_firewall  # type: ignore[no-redef]
 else:
+    from . import pve_errors, pve_firewall
     from . import pve_schema as schema_mod
 
 ParameterError = schema_mod.ParameterError
+PveError = pve_errors.PveError
+_fail = pve_errors.fail
+_param_error = pve_errors.param_error
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
@@ -53,24 +59,6 @@ CONFDESC_ONLY = {"parent", "snaptime", "vmstate", "runningmachine", "runningcpu"
 STATIC_MEMORY_MIB = 1024
 MAX_HOTPLUG_MEMORY_MIB = 1 << (40 - 21)
 DRIVE_RE = re.compile(r"^(ide|sata|scsi|virtio|efidisk|tpmstate|unused)(\d+)$")
-
-
-class PveError(Exception):
-    """An API error: HTTP status + PVE message (+ per-parameter errors for 400)."""
-
-    def __init__(self, status: int, message: str, errors: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors
-
-
-def _fail(message: str, status: int = 500) -> PveError:
-    return PveError(status, message)
-
-
-def _param_error(param: str, message: str) -> ParameterError:
-    return ParameterError({param: message if message.endswith("\n") else message + "\n"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -200,6 +188,7 @@ class PveStandIn:
         self.tokens = {(token_user, token_name): self.token_value}
         self.tickets: dict[str, tuple[str, str]] = {}   # ticket -> (user, csrf)
         self.vms: dict[int, Vm] = {}
+        self.firewall = pve_firewall.FirewallState()
         self.tasks: list[Task] = []
         self.request_log: list[dict] = []
         self.internal_errors: list[dict] = []   # requests that hit a stand-in bug (tests assert empty)
@@ -382,7 +371,8 @@ class PveStandIn:
         """Deep copy of everything clients can change (VMs), for before/after comparisons."""
         with self._lock:
             self._advance()
-            return {"vms": {vmid: vm.public() for vmid, vm in sorted(self.vms.items())}}
+            return {"vms": {vmid: vm.public() for vmid, vm in sorted(self.vms.items())},
+                    "firewall": self.firewall.public()}
 
     def task_list(self) -> list[dict]:
         with self._lock:
@@ -1427,8 +1417,12 @@ def _destroy(pve, ctx):
 
     def failed():
         vm.config.pop("lock", None)
-    return pve._new_task(vm.node, "qmdestroy", vm.vmid, ctx.user, action=lambda: pve.vms.pop(vm.vmid, None),
-                         on_fail=failed, file_lock=vm.vmid)
+
+    def destroyed():
+        pve.vms.pop(vm.vmid, None)
+        pve.firewall.remove_vm(vm.vmid)   # destroy_vm -> remove_vmfw_conf
+    return pve._new_task(vm.node, "qmdestroy", vm.vmid, ctx.user, action=destroyed, on_fail=failed,
+                         file_lock=vm.vmid)
 
 
 @route("GET", Q + "/migrate")
@@ -1691,6 +1685,9 @@ def _task_stop(pve, ctx):
         task.deadline = 0
         pve._advance()
     return None
+
+
+_ROUTES.update(pve_firewall.ROUTES)   # cluster IP sets, VM rules and options (pve_firewall.py)
 
 
 # --------------------------------------------------------------------------------------------------

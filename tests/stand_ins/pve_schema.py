@@ -706,6 +706,10 @@ class ApiSchema:
         path = node["path"]
         names = tuple(re.findall(r"\{([^}]+)\}", path))
         rx = "^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(path)) + "$"
+        if path.endswith("/{cidr}"):
+            # pve-firewall mounts the IP set entries with fragmentDelimiter '': the rest of the path, slash and
+            # prefix length included, is the {cidr} (DELETE .../ipset/blk/198.51.100.0/24).
+            rx = rx[:-len("([^/]+)$")] + "(.+)$"
         self.endpoints[path] = Endpoint(path, node.get("info") or {}, re.compile(rx), names)
         for child in node.get("children") or []:
             self._add(child)
