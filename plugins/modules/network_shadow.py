@@ -20,9 +20,18 @@ description:
     predicted surge and the full predicted rate at its window, and release it with an empty O(reservations).
   - Every blocked destination is logged with its reason (the module's log and, per dropped packet, the kernel log
     with prefix C(sd-block)); in check mode the result lists what would be blocked.
-  - Works on the libvirt backend on the hypervisor host (needs root, C(tc), C(nft), C(ip)). The host's kernel is
+  - On libvirt it runs on the hypervisor host (needs root, C(tc), C(nft), C(ip)). The host's kernel is
     probed first; when it lacks what is needed (C(htb), C(u32), C(ingress), C(mirred), C(ifb), nftables bridge
-    interval sets) the module fails and names what is missing. Not yet available on Proxmox VE.
+    interval sets) the module fails and names what is missing.
+  - On Proxmox VE it runs anywhere the API is reachable. The secondary NIC is the VM's C(net1) (recognised by a
+    MAC derived from the desktop name; a C(net1) somebody else added is never taken over) on O(bridge) with
+    C(firewall=1) and C(rate) = O(rate_mbit) (PVE counts it in MB/s). Proxmox VE has no per-destination
+    shaping, so O(reservations) are checked as on libvirt but not shaped per destination; the result says so
+    (RV(shaping.per_destination) is false). Blocking uses the Proxmox VE firewall: one cluster IP set per reason
+    (C(sdnet-<digest>), shared by desktops with the same list) and, per set, a VM rule that drops traffic to it
+    and one that drops traffic from it, logged at level C(info). The VM firewall is turned on for that (and off
+    again at V(absent) when the module turned it on); the datacenter firewall must already be on. An IP set is
+    deleted only when no rule of any VM, of the cluster or of a security group references it any more.
 author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
@@ -39,11 +48,14 @@ options:
     choices: [present, absent]
     default: present
   network:
-    description: The libvirt network of the secondary NIC; created (isolated, autostart) when missing.
+    description: The libvirt network of the secondary NIC; created (isolated, autostart) when missing. Not used
+      on Proxmox VE.
     type: str
     default: shadowdesk-shadow
   bridge:
-    description: Bridge device of a newly created shadow network (at most 15 characters).
+    description:
+      - Bridge device of a newly created shadow network (at most 15 characters).
+      - On Proxmox VE the existing bridge of the node that C(net1) is attached to (for example C(vmbr9)).
     type: str
     default: sdshadow0
   rate_mbit:
@@ -113,11 +125,19 @@ options:
         type: list
         elements: str
       all_interfaces:
-        description: Bind the block list to all the desktop's interfaces (true) or only to the secondary NIC.
+        description:
+          - Bind the block list to all the desktop's interfaces (true) or only to the secondary NIC.
+          - On Proxmox VE the rules then have no C(iface) and apply to every NIC with C(firewall=1); the
+            module never sets C(firewall=1) on another NIC than C(net1), and refuses to turn the VM firewall
+            on when another NIC already has C(firewall=1).
         type: bool
         default: true
 notes:
   - Bandwidth reservations are IPv4 only; block lists take IPv4 and IPv6.
+  - "Proxmox VE: O(state=present) fails with a conflict when the desktop is not running, when its C(net1) is
+    not its shadow NIC, when a block list is given but the datacenter firewall is off (nothing would be
+    enforced), and when the VM firewall is off while another NIC has C(firewall=1). Each check runs before
+    anything changes, in check mode too."
 seealso:
   - module: shadowdesk.vdi.desktop_resources
 """
@@ -153,16 +173,38 @@ EXAMPLES = r"""
   shadowdesk.vdi.network_shadow:
     name: desk-alice
     state: absent
+
+- name: On Proxmox VE, net1 on vmbr9 at 100 Mbit/s and the FireHOL list in the cluster firewall
+  shadowdesk.vdi.network_shadow:
+    backend: proxmox
+    api_host: pve1.example.org
+    api_user: shadowdesk@pve
+    api_token_id: automation
+    api_token_secret: "{{ vault_pve_token }}"
+    name: desk-alice
+    bridge: vmbr9
+    rate_mbit: 100
+    block:
+      netsets:
+        - name: firehol_level1
+          path: /etc/shadowdesk/firehol_level1.netset
 """
 
 RETURN = r"""
 nic:
-  description: The secondary NIC after the run (C(null) when absent); C(target) is its host device.
+  description:
+    - The secondary NIC after the run (C(null) when absent); C(target) is its host device.
+    - On Proxmox VE C(key), C(mac), C(bridge), C(rate_mb_s), C(firewall), C(value) (the C(net1) config value) and
+      C(pending) (true when Proxmox VE could not hot-plug the change and keeps it for the next start).
   returned: always
   type: dict
   sample: {key: net1, mac: "52:54:00:1a:2b:3c", target: vnet7, network: shadowdesk-shadow}
 shaping:
-  description: The host-side classes of the secondary NIC (C(null) when none); C(how) is what was (or would be) done.
+  description:
+    - The host-side classes of the secondary NIC (C(null) when none); C(how) is what was (or would be) done.
+    - On Proxmox VE C(how) is C(interface_rate), C(per_destination) is false and C(reservations) lists each
+      reservation with C(shaped=false) (Proxmox VE has no per-destination shaping; the NIC's rate is the
+      interface rate, so no reservation is throttled below its own rate).
   returned: always
   type: dict
   sample: {how: rates, after: {classes: {"1:10": {rate_mbit: 40.0, ceil_mbit: 100.0}}}}
@@ -173,12 +215,31 @@ blocked:
   elements: dict
   sample: [{name: r0_v4, reason: "blocklist:firehol_level1", entries: 2883}]
 block_table:
-  description: The nftables table holding the desktop's block list (family C(bridge)).
+  description: The nftables table holding the desktop's block list (family C(bridge)); C(null) on Proxmox VE.
   returned: always
   type: str
   sample: sd_desk_alice_1f4190
+rules:
+  description: Proxmox VE only, the desktop's firewall rules of the network shadow (as sent to the API).
+  returned: when the backend is proxmox
+  type: list
+  elements: dict
+  sample: [{type: out, action: DROP, dest: "+dc/sdnet-0f3a9c1d2e4b5a69", enable: 1, log: info}]
+interfaces:
+  description: Proxmox VE only, the NICs the block list filters (C(net1), plus those with C(firewall=1) when
+    O(block.all_interfaces)).
+  returned: when the backend is proxmox
+  type: list
+  elements: str
+  sample: [net1]
+ipsets_released:
+  description: Proxmox VE only, the cluster IP sets deleted (or that would be) because no rule references them.
+  returned: when the backend is proxmox
+  type: list
+  elements: str
+  sample: [sdnet-0f3a9c1d2e4b5a69]
 kernel_missing:
-  description: Traffic-control and nftables features this host's kernel lacks (informational).
+  description: Traffic-control and nftables features this host's kernel lacks (informational; empty on Proxmox VE).
   returned: always
   type: list
   elements: str
@@ -192,6 +253,7 @@ steps:
 """
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import blocklist
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.pve_network import NIC_KEY
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import Conflict, DesktopNotFound, InvalidInput
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._module_runtime import build_module, run_with_backend
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._netshadow import blocking, features, shaping
@@ -320,10 +382,43 @@ def ensure_absent(module, backend, runner):
     return {"nic": None, "shaping": None, "blocked": [], "block_table": blocking.table_name(name), "steps": steps}
 
 
+def run_proxmox(module, backend):
+    """The network shadow through the Proxmox VE API: net1 + its rate, cluster IP sets and VM rules."""
+    params, name, check = module.params, module.params["name"], module.check_mode
+    shadow = backend.network_shadow()
+    if params["state"] == "present":
+        entries = block_entries(params["block"])
+        wanted_classes = reservations(params)
+        shaping.desired(NIC_KEY, params["rate_mbit"], wanted_classes)  # the same checks as on libvirt
+        all_interfaces = params["block"]["all_interfaces"] if params["block"] else True
+        result = shadow.present(name, params["bridge"], params["rate_mbit"], entries, all_interfaces, check)
+        result["shaping"] = {
+            "how": "interface_rate", "rate_mbit": params["rate_mbit"], "rate_mb_s": result["nic"]["rate_mb_s"],
+            "per_destination": False,
+            "reservations": [dict(r, shaped=False) for r in wanted_classes],
+        }
+        if result["nic"]["pending"]:
+            module.warn("Proxmox VE keeps the change of %s's %s pending until the next start (no network hot-plug)"
+                        % (name, NIC_KEY))
+        for entry in result["blocked"]:
+            module.log("network_shadow %s: %s %d destination(s) of %s (IP set %s)" % (
+                name, "would block" if check else "blocks", entry["entries"], entry["reason"], entry["name"]))
+    else:
+        result = shadow.absent(name, check)
+        result["shaping"] = None
+    diff = {"before": result.pop("before"), "after": result.pop("after")}
+    result.update(changed=bool(result["steps"]), block_table=None, kernel_missing=[])
+    if module._diff:
+        result["diff"] = diff
+    return result
+
+
 def run(module, backend):
     name = module.params["name"]
     if backend.get(name) is None:
         raise DesktopNotFound("Desktop %s does not exist." % name)
+    if backend.name == "proxmox":
+        return run_proxmox(module, backend)
     runner = HostRunner()
     found = features.probe(runner)
     if module.params["state"] == "present":

@@ -6,23 +6,11 @@ the requests real PVE rejects, through a real HTTPS client.
 from __future__ import annotations
 
 import pytest
-import requests
-from proxmoxer.core import ResourceException
+from test_pve_stand_in import raises, raw   # tests/integration is on sys.path, like module_runner
 
 pytestmark = pytest.mark.pve
 
 VMID = 105
-
-
-def raises(fn, *args, **kwargs) -> ResourceException:
-    with pytest.raises(ResourceException) as info:
-        fn(*args, **kwargs)
-    return info.value
-
-
-def raw(pve, method, path, **kwargs):
-    headers = {"Authorization": pve.token_header}
-    return requests.request(method, pve.url + path, headers=headers, verify=pve.ca_path, timeout=10, **kwargs)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ import time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _pve_activity as _activity
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _pve_config as pc
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _pve_network
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import DesktopBackend, option_seconds
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (
     BackendUnavailable, Conflict, DesktopNotFound, InvalidInput, OperationRefused, ShadowDeskError,
@@ -608,6 +609,11 @@ class ProxmoxBackend(DesktopBackend):
                 raise
             return {}
         return pc.split_pending({}, items)[1]
+
+    # -- network shadow (_pve_network) ---------------------------------------------------------------------------
+    def network_shadow(self):
+        """net1 on the shadow bridge, cluster IP sets and VM rules of this connection's desktops."""
+        return _pve_network.PveNetworkShadow(self, self._get, self._run)
 
     # -- saved user state ---------------------------------------------------------------------------------------
     def snapshot_create(self, name, snapshot, with_memory=True, description=""):
