@@ -4,8 +4,14 @@ teardown that leaves nothing, shared sets, refusals before any change.
 """
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
-from module_runner import run_module
+from module_runner import COLLECTIONS, run_module
 
 pytestmark = pytest.mark.pve
 
@@ -116,6 +122,27 @@ def test_rate_and_reservations_change_only_the_nic(pve):
     too_much = run_module("network_shadow", args(pve, "desk-net-a", rate_mbit=10, reservations=reserved))
     assert too_much.failed and "more than the interface rate" in too_much["msg"]
     assert "rate=10" in pve.vm(120)["config"]["net1"]
+
+
+def test_the_role_applies_the_window_on_proxmox(pve, netset, tmp_path):
+    """The role, through a real ansible-playbook, with the connection in network_shadow_connection."""
+    playbook_bin = shutil.which("ansible-playbook", path=os.path.dirname(sys.executable))
+    playbook = tmp_path / "window.yml"
+    role_vars = {"network_shadow_desktop": "desk-net-a", "network_shadow_stage": "full",
+                 "network_shadow_rate_mbit": 40, "network_shadow_bridge": BRIDGE,
+                 "network_shadow_connection": connection(pve),
+                 "network_shadow_block": {"netsets": [{"name": "firehol_level1", "path": netset}]},
+                 "network_shadow_reservations": [{"name": "office", "destinations": ["198.19.1.0/24"],
+                                                  "minimal_mbit": 5, "rate_mbit": 30}]}
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
+                                     "roles": [{"role": "shadowdesk.vdi.network_shadow", "vars": role_vars}]}]))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
+    played = subprocess.run([playbook_bin, "-i", "localhost,", "-c", "local", "-e",
+                             "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
+                            capture_output=True, text=True, env=env, check=False, timeout=300)
+    assert played.returncode == 0, played.stdout[-3000:] + played.stderr[-2000:]
+    assert "changed=1" in played.stdout
+    assert "rate=5" in pve.vm(120)["config"]["net1"] and len(pve.snapshot_state()["firewall"]["vms"][120]["rules"]) == 2
 
 
 def test_desktops_with_the_same_list_share_a_set_until_the_last_one_leaves(pve, netset):
