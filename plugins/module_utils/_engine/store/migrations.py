@@ -109,6 +109,15 @@ MIGRATIONS = (
                UNIQUE (desktop, trigger_utc))""",
         "CREATE INDEX wake_timings_node ON wake_timings (backend, node, trigger_utc)",
     )),
+    # 5: the autoscale policy's memory (histograms, cooldowns) per desktop, kept between the minutely rounds
+    (5, (
+        """CREATE TABLE autoscale_state (
+               hypervisor TEXT NOT NULL,
+               desktop TEXT NOT NULL,
+               state TEXT NOT NULL,
+               updated_utc TEXT NOT NULL,
+               PRIMARY KEY (hypervisor, desktop))""",
+    )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
