@@ -57,17 +57,19 @@ def autoscale_round(backend, config, states, now, check_mode=False, names=None, 
     """Run one round. ``states``: ``{desktop: state}`` from the previous round; ``stages``: ``{desktop:
     Resources}`` floors from the plan's current stage; ``metrics``: ``{desktop: utilisation dict}`` to use instead
     of measuring (an event carried them). Returns ``{"changed", "desktops": [...], "states": {...}, "failed":
-    [names]}``."""
+    [names]}``; ``states`` holds every managed desktop's state (the states of desktops no longer managed here are
+    dropped), so it replaces what the caller kept."""
     desktops = sorted(backend.list(), key=lambda d: d.name)
     rooms = host_rooms(backend, desktops, config)  # every running desktop holds its share, selected or not
+    known = {d.name for d in desktops}
     if names:
-        known = {d.name for d in desktops}
         unknown = sorted(set(names) - known)
         if unknown:
             raise DesktopNotFound("No managed desktop is named %s (managed here: %s)."
                                   % (", ".join(unknown), ", ".join(sorted(known)) or "none"), desktops=unknown)
         desktops = [d for d in desktops if d.name in set(names)]
-    results, new_states, failed = [], dict(states or {}), []
+    # a desktop gone from the hypervisor takes its state with it; unselected desktops keep theirs
+    results, new_states, failed = [], {k: v for k, v in (states or {}).items() if k in known}, []
     for facts in desktops:
         entry = _one(backend, facts, config, (states or {}).get(facts.name), now, check_mode,
                      (stages or {}).get(facts.name), (metrics or {}).get(facts.name), interval, rooms)

@@ -20,14 +20,39 @@ description:
     never below what the guest uses plus a margin and never above the desktop's maximum memory.
   - Only running desktops are touched. A missing or stale reading means "do nothing" for that resource or
     desktop. Every decision says why.
-  - The policy's memory (histograms, cooldowns) is passed in with O(policy_state) and returned as RV(policy_state);
-    the P(shadowdesk.vdi.autoscale#role) role keeps it in the history store between runs.
+  - The policy's memory (histograms, cooldowns) is kept in the history store between runs, per hypervisor
+    (O(state_key)) and desktop, on the controller - read before the round, written back after it (table
+    C(autoscale_state), docs/autoscale.md). A desktop no longer managed on the hypervisor has its state dropped.
+    With O(keep_state=false) it is passed in with O(policy_state) and returned as RV(policy_state) instead.
+  - The round itself runs on the task's host (the module); the store options stay on the controller.
+  - Do not run two rounds of the same hypervisor at the same time (AWX - concurrent jobs off; cron - C(flock)),
+    since the later one would overwrite the state the earlier one wrote.
+  - The P(shadowdesk.vdi.autoscale#role) role and C(playbooks/autoscale.yml) run it every minute.
 author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
   - shadowdesk.vdi._connection
   - shadowdesk.vdi._attributes.ALL
+  - shadowdesk.vdi._history_store
 options:
+  data_dir:
+    description:
+      - Runtime data directory of the SQLite history store (when no O(history_url)); default env
+        C(SHADOWDESK_DATA_DIR), else C(~/.local/share/shadowdesk). On the controller.
+    type: path
+  keep_state:
+    description:
+      - Read the policy state from the history store before the round and write the returned one back.
+      - V(false) - the caller keeps it, passing O(policy_state) and registering RV(policy_state).
+    type: bool
+    default: true
+  state_key:
+    description:
+      - The hypervisor the stored states belong to. Default from the connection - C(libvirt <uri>) for a libvirt
+        URI naming a host, C(libvirt <uri> on <inventory_hostname>) for a local URI such as C(qemu:///system),
+        C(proxmox <api_host>:<api_port>) for Proxmox VE.
+      - Set it when one hypervisor is reached under several names (two API endpoints of one cluster).
+    type: str
   desktops:
     description:
       - Only these desktops (names). Each must be a managed desktop of the hypervisor. Default is every managed
@@ -117,7 +142,9 @@ options:
     type: float
     default: 1.0
   policy_state:
-    description: The RV(policy_state) of the previous run (histograms, cooldowns). Empty starts learning afresh.
+    description:
+      - With O(keep_state=false), the RV(policy_state) of the previous run (histograms, cooldowns). Empty starts
+        learning afresh. Not allowed with O(keep_state=true) (the store has it).
     type: dict
     default: {}
   stages:
@@ -136,27 +163,34 @@ options:
     description: The time of this round (ISO-8601 with offset). Default is the current time.
     type: str
 notes:
-  - Check mode returns the decisions and the changes that would be made, and changes nothing.
+  - Check mode returns the decisions and the changes that would be made, and changes nothing, neither the
+    desktops nor the stored state.
   - A rerun on the same readings changes nothing (the reading was already decided on).
+  - C(changed) is about the desktops; the stored state is updated on most runs (each reading is learnt), see
+    RV(stored_state).
 seealso:
   - module: shadowdesk.vdi.desktop_resources
   - module: shadowdesk.vdi.desktop_info
 """
 
 EXAMPLES = r"""
-- name: One autoscale round over every running desktop of this host
+- name: One autoscale round over every running desktop of this host (state in the history store)
   shadowdesk.vdi.autoscale:
     bounds:
       cpu: {min: 0.5}
       memory_mib: {min: 1024}
       net_kib_s: {min: 1024, max: 125000}
+
+- name: Show what it would do, with the state in a shared PostgreSQL store
+  shadowdesk.vdi.autoscale:
+    history_url: postgresql://shadowdesk@db.example.com/shadowdesk?sslmode=verify-full
+  check_mode: true
+
+- name: Keep the state yourself
+  shadowdesk.vdi.autoscale:
+    keep_state: false
     policy_state: "{{ previous.policy_state | default({}) }}"
   register: previous
-
-- name: Show what it would do
-  shadowdesk.vdi.autoscale:
-    policy_state: "{{ previous.policy_state }}"
-  check_mode: true
 """
 
 RETURN = r"""
@@ -191,8 +225,16 @@ desktops:
       live: [vcpus]
 policy_state:
   description: The policy's memory after this round, to pass as O(policy_state) next time.
-  returned: always
+  returned: with O(keep_state=false)
   type: dict
+stored_state:
+  description:
+    - What happened to the stored policy state - C(key) (the hypervisor), C(loaded) (desktops read), C(saved)
+      (desktops whose state was written), C(dropped) (desktops no longer managed), C(unchanged) (count), and a
+      C(note) when nothing was written (check mode, or the round did not run).
+  returned: with O(keep_state=true)
+  type: dict
+  sample: {key: "libvirt qemu:///system on hv1", loaded: 2, saved: [desk-alice, desk-bob], dropped: [], unchanged: 0}
 failed_desktops:
   description: Desktops whose round failed.
   returned: always
@@ -226,6 +268,12 @@ ARGUMENT_SPEC = dict(
     stale_after_s=dict(type="float", default=180.0),
     interval=dict(type="float", default=1.0),
     policy_state=dict(type="dict", default={}),
+    # used by the action plugin on the controller (plugins/action/autoscale.py), which keeps them from the target
+    data_dir=dict(type="path"),
+    keep_state=dict(type="bool", default=True),
+    state_key=dict(type="str"),
+    history_url=dict(type="str", no_log=True),
+    history_password=dict(type="str", no_log=True),
     stages=dict(type="dict", default={}),
     metrics=dict(type="dict", default={}),
     now=dict(type="str"),

@@ -1,0 +1,145 @@
+"""playbooks/autoscale.yml in real ansible-playbook runs on a real libvirtd/QEMU guest: the policy's memory lives in
+the history store between runs (the low-readings counter of run 1 lets run 2 come down), ``--check`` changes
+neither the desktop nor the store, and a rerun on an unchanged, idle desktop changes nothing. Then the autoscale
+action's own options on the Proxmox VE stand-in (``keep_state``, check mode on a fresh data directory).
+
+One guest, idle after its boot: every round measures it for real (no injected readings). The policy recommends
+only from 6 readings on, so the store is seeded with the CPU history of a mostly idle desktop (as earlier
+minutely runs would have left it); the runs of this test add to it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from integration.desks import LibvirtDesk, ProxmoxDesk
+from integration.flows import run_playbook
+from integration.module_runner import run_module
+from integration.test_allocation_plan_action import run_playbook as run_tasks
+from integration.test_autoscale_live import create_args, idle_history, reading
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._autoscale_store import hypervisor_key
+
+pytestmark = pytest.mark.playbook
+
+GONE = "sdtest-removed-long-ago"
+
+
+@pytest.fixture
+def libvirt_desk(libvirt_testbed):
+    face = LibvirtDesk(libvirt_testbed)
+    yield face
+    face.cleanup()
+
+
+def autoscale_vars(desk, data_dir, name):
+    # Only this test's guest: other guests on the shared libvirtd belong to other tests.
+    return {"shadowdesk_data_dir": str(data_dir), "shadowdesk_connection": desk.connection,
+            "shadowdesk_autoscale_desktops": [name], "shadowdesk_autoscale_interval": 2.0,
+            "shadowdesk_autoscale_bounds": {"cpu": {"min": 0.2}, "memory_mib": {"min": 192}},
+            "shadowdesk_autoscale_policy": {"memory_margin_mib": 48},
+            "shadowdesk_autoscale_host": {"cpu_overcommit": 64.0, "memory_reserve_mib": 256}}
+
+
+def stored_rows(data_dir):
+    with sqlite3.connect(str(data_dir / "history.sqlite3")) as db:
+        return db.execute("SELECT hypervisor, desktop, state, updated_utc FROM autoscale_state "
+                          "ORDER BY hypervisor, desktop").fetchall()
+
+
+def cpu_state(data_dir, key, name):
+    with HistoryStore(str(data_dir / "history.sqlite3"), read_only=True) as store:
+        return store.autoscale_states(key)[name]["resources"]["cpu"]
+
+
+def live(desk, name):
+    result = run_module("desktop_info", dict(desk.connection, name=name))
+    assert not result.failed, result.get("msg")
+    return result["desktops"][0]["live"]
+
+
+@pytest.mark.libvirt
+def test_the_policy_state_is_kept_in_the_store_between_runs_and_check_mode_writes_nothing(libvirt_desk, tmp_path):
+    desk = libvirt_desk
+    name = desk.new_name()
+    created = run_module("shadow_vm", dict(create_args(desk, name, "alice"), state="running"))
+    assert not created.failed, created.get("msg")
+    desk.wait_booted(name, timeout=300)
+    data_dir = tmp_path / "data"
+    key = hypervisor_key(desk.connection, "localhost")
+    with HistoryStore(str(data_dir / "history.sqlite3")) as store:  # and a desktop this hypervisor no longer has
+        store.save_autoscale_states(key, {name: idle_history(time.time()), GONE: {"version": 1, "resources": {}}})
+        store.save_autoscale_states("another hypervisor", {GONE: {"version": 1, "resources": {}}})
+    extra = autoscale_vars(desk, data_dir, name)
+
+    # Run 1 reads the stored history: an idle desktop at 1 vCPU is low once; coming down needs 2 low readings in a
+    # row (hysteresis). Without the stored history it would say "too little history".
+    first = run_playbook("autoscale", tmp_path, extra).ok()
+    assert "cpu hold" in first.stdout and "low (1 of 2" in first.stdout, first.stdout[-3000:]
+    assert [r[:2] for r in stored_rows(data_dir)] == [("another hypervisor", GONE), (key, name)], \
+        "the removed desktop's state is dropped, another hypervisor's is not touched"
+    assert cpu_state(data_dir, key, name)["low_count"] == 1
+    assert live(desk, name)["vcpus"] == 1 and not live(desk, name)["cpu_limit"]
+
+    # --check: decides on the stored counter (the second low reading: down), changes nothing, stores nothing.
+    rows, fingerprint = stored_rows(data_dir), desk.state_fingerprint()
+    preview = run_playbook("autoscale", tmp_path, extra, check=True).ok()
+    assert "cpu down 1.0 -> " in preview.stdout, preview.stdout[-3000:]
+    assert stored_rows(data_dir) == rows, "check mode wrote to the store"
+    assert desk.state_fingerprint() == fingerprint, "check mode changed the desktop"
+
+    # Run 2 reads run 1's counter from the store: the second low reading in a row brings the CPU down (a quota).
+    second = run_playbook("autoscale", tmp_path, extra).ok()
+    assert "cpu down 1.0 -> " in second.stdout and second.changed >= 1, second.stdout[-3000:]
+    facts = live(desk, name)
+    assert facts["vcpus"] == 1 and 0 < facts["cpu_limit"] < 1, "a quota, never an unplug"
+    state = cpu_state(data_dir, key, name)
+    assert state["low_count"] == 0 and state["last_change_at"] is not None
+
+    # A rerun on the same idle desktop: the quota holds (hysteresis, cooldown), nothing changes.
+    again = run_playbook("autoscale", tmp_path, extra).ok()
+    assert again.changed == 0 and "cpu hold" in again.stdout, again.stdout[-3000:]
+    assert live(desk, name)["cpu_limit"] == facts["cpu_limit"]
+
+
+def round_task(desk, data_dir, name, **extra):
+    args = dict(desk.connection, data_dir=str(data_dir), desktops=[name],
+                metrics={name: reading(time.time(), 100.0, 1, used_mib=100, total_mib=256)})
+    args.update(extra)
+    return {"name": "round", "shadowdesk.vdi.autoscale": args, "register": "round"}
+
+
+@pytest.mark.pve
+def test_the_action_keeps_the_state_unless_told_and_check_mode_creates_no_store(pve_stand_in, tmp_path):
+    desk = ProxmoxDesk(pve_stand_in)
+    name = desk.new_name()
+    created = run_module("shadow_vm", dict(desk.create_args(name, "erin"), state="running"))
+    assert not created.failed, created.get("msg")
+    data_dir = tmp_path / "data"
+
+    rc, results, log = run_tasks(tmp_path, [round_task(desk, data_dir, name)], check=True)
+    assert rc == 0, log
+    assert results[0]["stored_state"]["note"].startswith("check mode") and "cpu" in str(results[0]["desktops"])
+    assert not data_dir.exists(), "check mode created the store"
+
+    rc, results, log = run_tasks(tmp_path, [round_task(desk, data_dir, name, keep_state=False)])
+    assert rc == 0, log
+    assert name in results[0]["policy_state"] and "stored_state" not in results[0]
+    assert not data_dir.exists(), "keep_state=false touched the store"
+
+    rc, results, log = run_tasks(tmp_path, [round_task(desk, data_dir, name, policy_state={name: {}})])
+    assert rc != 0 and "set keep_state: false" in results[0]["msg"], log
+    rc, results, log = run_tasks(tmp_path, [round_task(desk, data_dir, name, keep_state="sometimes")])
+    assert rc != 0 and "keep_state" in results[0]["msg"] and "Traceback" not in log, log
+
+    rc, results, log = run_tasks(tmp_path, [round_task(desk, data_dir, name)])
+    assert rc == 0, log
+    key = "proxmox %s:%s" % (pve_stand_in.host, pve_stand_in.port)
+    assert results[0]["stored_state"]["key"] == key and results[0]["stored_state"]["saved"] == [name]
+    assert "policy_state" not in results[0], "the state is in the store, not in every job's output"
+    with HistoryStore(str(data_dir / "history.sqlite3"), read_only=True) as store:
+        assert list(store.autoscale_states(key)) == [name]
