@@ -271,7 +271,7 @@ ARGUMENT_SPEC = dict(
     # used by the action plugin on the controller (plugins/action/autoscale.py), which keeps them from the target
     data_dir=dict(type="path"),
     keep_state=dict(type="bool", default=True),
-    state_key=dict(type="str"),
+    state_key=dict(type="str", no_log=False),  # a hypervisor name, not a secret
     history_url=dict(type="str", no_log=True),
     history_password=dict(type="str", no_log=True),
     stages=dict(type="dict", default={}),

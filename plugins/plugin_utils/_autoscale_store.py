@@ -21,7 +21,7 @@ from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._argspecs import HI
 CONTROLLER_ARGS = dict(
     data_dir=dict(type="path"),
     keep_state=dict(type="bool", default=True),
-    state_key=dict(type="str"),
+    state_key=dict(type="str", no_log=False),  # a hypervisor name, not a secret
     **HISTORY_STORE_ARGS
 )
 
