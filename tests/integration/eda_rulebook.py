@@ -1,9 +1,8 @@
 """A real ``ansible-rulebook`` process running the collection's sessions rulebook, and a broker and a VNC viewer
 to talk to it. Loopback only.
 
-The rulebook is the shipped ``extensions/eda/rulebooks/sessions.yml``; ``playbooks`` maps the shipped playbook
-names to others (tests that need a smaller flow). The collection is found the way a decision environment finds
-it: ``ANSIBLE_COLLECTIONS_PATH`` only, no ``PYTHONPATH`` (the source plugins must import the collection themselves).
+The rulebook is the shipped ``extensions/eda/rulebooks/sessions.yml``, running the collection's own flows. The
+collection is found the way a decision environment finds it: ``ANSIBLE_COLLECTIONS_PATH`` only, no ``PYTHONPATH`` (the source plugins must import the collection themselves).
 """
 
 from __future__ import annotations
@@ -33,16 +32,10 @@ def free_port():
 
 
 class Rulebook:
-    def __init__(self, workdir, env, playbooks=None, hypervisor_events=True):
+    def __init__(self, workdir, env, hypervisor_events=True):
         self.workdir = pathlib.Path(workdir)
         self.port = free_port()
-        rulebook = yaml.safe_load(RULEBOOK.read_text())
-        for rule in rulebook[0]["rules"]:
-            run = rule["action"].get("run_playbook")
-            if run and playbooks and run["name"] in playbooks:
-                run["name"] = str(playbooks[run["name"]])
-        self.rulebook = self.workdir / "sessions.yml"
-        self.rulebook.write_text(yaml.safe_dump(rulebook, sort_keys=False))
+        self.rulebook = RULEBOOK
         (self.workdir / "inventory.yml").write_text(
             "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
             "      ansible_python_interpreter: %s\n" % sys.executable)
@@ -82,7 +75,11 @@ class Rulebook:
             self.proc.wait(10)
 
     def log(self):
-        return self.log_path.read_text(errors="replace")[-6000:]
+        """The end of the log, for assertion messages."""
+        return self.full_log()[-6000:]
+
+    def full_log(self):
+        return self.log_path.read_text(errors="replace")
 
     def request(self, method, path, body=b"", headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=180)
@@ -102,7 +99,12 @@ class Rulebook:
         return self.request("POST", "/session", body, headers)
 
     def plays_finished(self):
-        return self.log_path.read_text(errors="replace").count("PLAY RECAP")
+        return self.full_log().count("PLAY RECAP")
+
+    def plays_running(self):
+        """Plays started (each flow playbook is one play) and not finished yet."""
+        text = self.full_log()
+        return len(re.findall(r"^PLAY \[", text, re.M)) - text.count("PLAY RECAP")
 
     def failed_plays(self):
         """PLAY RECAP lines of plays that failed or hit an unreachable host (a flow that broke)."""

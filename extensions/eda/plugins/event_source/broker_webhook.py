@@ -81,6 +81,14 @@ options:
     description: Wake the desktop on C(connect) before answering. When false, connects are only queued (C(202)).
     type: bool
     default: true
+  handoff_delay:
+    description:
+      - Seconds between the answer of a woken C(connect) and queueing its event, that is, starting the rulebook's
+        playbook. A playbook start costs one to two CPU-seconds; where the rulebook runs on the hypervisor itself
+        (the embedded default, a small site) it would take the host's CPU from the desktop the user is just
+        looking at. The full size then arrives that much later. C(0) queues at once.
+    type: float
+    default: 1.0
   wake_timeout:
     description: Seconds a wake may wait for another operation on the desktop (e.g. a save in progress).
     type: float
@@ -177,9 +185,21 @@ def _tls(args):
 class _Handler(object):
     """Turns one accepted broker request into (answer, queued event)."""
 
-    def __init__(self, queue, waker):
+    def __init__(self, queue, waker, handoff_delay=0.0):
         self.queue = queue
         self.waker = waker
+        self.handoff_delay = handoff_delay
+        self._handoffs = set()  # queued-later events in flight (a task without a reference may be collected)
+
+    def _queue_after_answer(self, event):
+        """Queue a woken connect's event once the answer is out and the guest had the host for a moment."""
+        async def handoff():
+            await asyncio.sleep(self.handoff_delay)
+            await self.queue.put(event)
+
+        task = asyncio.ensure_future(handoff())
+        self._handoffs.add(task)
+        task.add_done_callback(self._handoffs.discard)
 
     async def __call__(self, request):
         received_at = now_iso()
@@ -203,7 +223,10 @@ class _Handler(object):
         event = session_event(request["action"], request["user"], desktop, "webhook", received_at,
                               broker=request["broker"], fast_path=fast, extra=request["extra"] or None,
                               peer=request["peer"])
-        await self.queue.put(event)
+        if status == 200 and self.handoff_delay > 0:
+            self._queue_after_answer(event)
+        else:
+            await self.queue.put(event)
         answer = {"action": request["action"], "user": request["user"], "desktop": desktop, "queued": True}
         if fast:
             answer.update(fast)
@@ -220,7 +243,7 @@ async def main(queue, args):
         waker = DesktopWaker(lambda: select_backend(options["backend"], options),
                              timeout=option(args, "wake_timeout", "float", 120.0))
     listener = WebhookListener(
-        _Handler(queue, waker), auth,
+        _Handler(queue, waker, handoff_delay=max(0.0, option(args, "handoff_delay", "float", 1.0))), auth,
         host=option(args, "host", "str", "127.0.0.1"), port=option(args, "port", "int", 5080),
         path=option(args, "path", "str", "/session"), ssl_context=context,
         max_body=option(args, "max_body", "int", 8192), read_timeout=option(args, "read_timeout", "float", 10.0))
