@@ -22,13 +22,14 @@ TRAFFIC_KEYS = ("usage_class", "app_class", "destination")
 class TrafficTables:
     """Mixin of HistoryStore: reads and writes of ``traffic_hourly``."""
 
-    def add_traffic(self, rows, source):
+    def add_traffic(self, rows, source, dry_run=False):
         """Store hourly aggregates ``{hour, usage_class, app_class, destination, bytes, packets, flows,
-        connections}`` of one import ``source``; a row seen before from the same source is a duplicate."""
+        connections}`` of one import ``source``; a row seen before from the same source is a duplicate.
+        ``dry_run`` runs the same transaction and rolls it back (check mode), so its report is exact."""
         if not source:
             raise ValueError("an import source is required")
         report = ImportReport(read=len(rows), parsed=len(rows))
-        with self._write() as tx:
+        with self._write(dry_run) as tx:
             for i, row in enumerate(rows):
                 try:
                     hour = format_time(parse_time(row.get("hour")))

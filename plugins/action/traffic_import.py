@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# Copyright: ShadowDesk engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of shadowdesk.vdi.traffic_import (documentation: plugins/modules/traffic_import.py).
+
+Controller-side, like history_import: the flow export is gathered on the controller and the store lives there.
+The flows are anonymised while they are read (``_engine/flows.py``); only the hourly aggregates reach the store,
+in one transaction (rolled back in check mode, so the report is exact). The import's identity is the file's
+digest: importing the same export again adds nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import flows
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._argspecs import HISTORY_STORE_ARGS, store_options
+from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action import ControllerAction
+
+ARGUMENT_SPEC = dict(
+    data_dir=dict(type="path"),
+    src=dict(type="path", required=True),
+    format=dict(type="str", choices=["csv", "json"]),
+    usage_classes=dict(type="dict", required=True),
+    app_classes=dict(type="dict"),
+    services=dict(type="dict"),
+    prefix_v4=dict(type="int", default=24),
+    prefix_v6=dict(type="int", default=48),
+    k=dict(type="int", default=flows.DEFAULT_K),
+    **HISTORY_STORE_ARGS
+)
+
+
+def read_text(path):
+    """The export's text (gzip read transparently) and its digest, the import's identity."""
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    digest = hashlib.sha256(raw).hexdigest()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise InvalidInput("%s is not a readable gzip file: %s" % (path, exc)) from None
+    try:
+        return raw.decode("utf-8"), digest
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("%s is not UTF-8 text (%s); export the flows as CSV or JSON" % (path, exc)) from None
+
+
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+
+    def work(self, args):
+        try:
+            src = self._find_needle("files", args["src"])
+        except AnsibleError:
+            raise AnsibleActionFail("src %s not found on the controller" % args["src"]) from None
+        classifier = flows.FlowClassifier(args["usage_classes"], app_classes=args["app_classes"],
+                                          services=args["services"], prefix_v4=args["prefix_v4"],
+                                          prefix_v6=args["prefix_v6"], k=args["k"])
+        text, digest = read_text(src)
+        rows, anonymised = flows.aggregate(flows.read_records(text, fmt=args["format"], source=args["src"]),
+                                           classifier)
+        check = self._task.check_mode
+        store = HistoryStore.for_data_dir(args["data_dir"], read_only=check, **store_options(args))
+        try:
+            stored = store.add_traffic(rows, "flows:" + digest[:32], dry_run=check).to_dict()
+            location = store.location
+        finally:
+            store.close()
+        return {
+            "changed": stored["added"] > 0,
+            "report": dict(anonymised, rows=len(rows), added=stored["added"], duplicates=stored["duplicates"]),
+            "added": stored["added"],
+            "db": location,
+            "msg": "flows: read %d, used %d, suppressed %d classes (k=%d), %d hourly rows added, %d already stored"
+                   % (anonymised["records"], anonymised["used"], anonymised["suppressed_classes"], anonymised["k"],
+                      stored["added"], stored["duplicates"]),
+        }
