@@ -38,6 +38,18 @@ def _kernel_cdf(z):
     return 0.5 + 0.75 * u - 0.25 * u ** 3
 
 
+def _gauss_cdf(z):
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def _gauss_density(z):
+    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) if abs(z) < 8 else 0.0
+
+
+KERNELS = {"epanechnikov": (_RADIUS, lambda z: _kernel_cdf(z), lambda z: _kernel_density(z)),
+           "gaussian": (4.0, _gauss_cdf, _gauss_density)}
+
+
 def _kernel_density(z):
     """Density of the unit-variance Epanechnikov kernel at ``z`` bandwidths."""
     u = z / _RADIUS
@@ -86,23 +98,41 @@ def plugin_bandwidth(samples, prior_minutes, k_prior, scale=1.0, floor_minutes=1
     return max(math.exp(log_h), float(floor_minutes)), own, n
 
 
-def slot_masses(samples, bandwidth, slot_minutes, n_slots):
+def slot_masses(samples, bandwidth, slot_minutes, n_slots, kernel="epanechnikov", per_sample=None):
     """Kernel-density mass per slot of weighted ``samples`` (not normalised; mass outside the day is lost)."""
+    radius, cdf, _density = KERNELS[kernel]
     out = [0.0] * n_slots
-    reach = _RADIUS * bandwidth
-    for x, w in samples:
+    for k, (x, w) in enumerate(samples):
+        if per_sample is not None:
+            bandwidth = per_sample[k]
+        reach = radius * bandwidth
         lo = max(int((x - reach) // slot_minutes), 0)
         hi = min(int((x + reach) // slot_minutes) + 1, n_slots)
-        prev = _kernel_cdf((lo * slot_minutes - x) / bandwidth)
+        prev = cdf((lo * slot_minutes - x) / bandwidth)
         for i in range(lo, hi):
-            cur = _kernel_cdf(((i + 1) * slot_minutes - x) / bandwidth)
+            cur = cdf(((i + 1) * slot_minutes - x) / bandwidth)
             out[i] += w * (cur - prev)
             prev = cur
     return out
 
 
-def _loo_densities(samples, bandwidth):
+def adaptive_bandwidths(samples, bandwidth, alpha, kernel="epanechnikov", clip=(0.25, 4.0)):
+    """Abramson's sample-point bandwidths: ``bandwidth * (pilot(x_i) / G) ** -alpha`` (pilot: the fixed-bandwidth
+    estimate, ``G`` its weighted geometric mean at the samples): narrow where the user's arrivals are dense, wide
+    at their outliers."""
+    density = KERNELS[kernel][2]
+    total = sum(w for _x, w in samples)
+    pilot = []
+    for x, _w in samples:
+        pilot.append(sum(w * density((x - y) / bandwidth) for y, w in samples) / (total * bandwidth))
+    log_g = sum(w * math.log(p) for (_x, w), p in zip(samples, pilot)) / total
+    g = math.exp(log_g)
+    return [bandwidth * min(max((p / g) ** -alpha, clip[0]), clip[1]) for p in pilot]
+
+
+def _loo_densities(samples, bandwidth, kernel="epanechnikov", per_sample=None):
     """Per sample, the density (per minute) of the other samples' kernel estimate at it."""
+    density = KERNELS[kernel][2]
     total = sum(w for _x, w in samples)
     out = []
     for i, (x, wi) in enumerate(samples):
@@ -113,16 +143,17 @@ def _loo_densities(samples, bandwidth):
         acc = 0.0
         for j, (y, wj) in enumerate(samples):
             if j != i:
-                acc += wj * _kernel_density((x - y) / bandwidth)
-        out.append(acc / (rest * bandwidth))
+                hj = per_sample[j] if per_sample is not None else bandwidth
+                acc += wj * density((x - y) / hj) / hj
+        out.append(acc / rest)
     return out
 
 
-def pool_weight(samples, bandwidth, pool_pmf, slot_minutes, k_prior):
+def pool_weight(samples, bandwidth, pool_pmf, slot_minutes, k_prior, kernel="epanechnikov", per_sample=None):
     """Share of the pool pmf in the user's pmf (0 < share <= 1): leave-one-out likelihood + Beta prior."""
     if not samples:
         return 1.0
-    own = _loo_densities(samples, bandwidth)
+    own = _loo_densities(samples, bandwidth, kernel, per_sample)
     last = len(pool_pmf) - 1
     pool = [pool_pmf[min(max(int(x // slot_minutes), 0), last)] / slot_minutes for x, _w in samples]
     best, best_score = 1.0, None
@@ -133,3 +164,48 @@ def pool_weight(samples, bandwidth, pool_pmf, slot_minutes, k_prior):
         if best_score is None or score > best_score:
             best, best_score = share, score
     return best
+
+
+def _loo_sorted(xs, ws, bandwidth, density, radius):
+    """``_loo_densities`` on samples sorted by minute, visiting only the neighbours inside the kernel's reach."""
+    import bisect
+    total = sum(ws)
+    reach = radius * bandwidth
+    n = len(xs)
+    out = []
+    for i in range(n):
+        rest = total - ws[i]
+        if rest <= 0:
+            out.append(0.0)
+            continue
+        lo = bisect.bisect_left(xs, xs[i] - reach)
+        hi = bisect.bisect_right(xs, xs[i] + reach)
+        acc = 0.0
+        for j in range(lo, hi):
+            if j != i:
+                acc += ws[j] * density((xs[i] - xs[j]) / bandwidth)
+        out.append(acc / (rest * bandwidth))
+    return out
+
+
+def cv_bandwidth_and_weight(samples, bandwidths, pool_pmf, slot_minutes, k_prior, kernel="epanechnikov"):
+    """``(bandwidth, share)`` maximising the leave-one-out likelihood of the user's own arrivals under
+    ``(1 - share) * own kernel estimate + share * pool`` (+ Beta prior of ``k_prior`` on the share)."""
+    if not samples:
+        return bandwidths[0], 1.0
+    radius, _cdf, density = KERNELS[kernel]
+    ordered = sorted(samples)
+    xs = [x for x, _w in ordered]
+    ws = [w for _x, w in ordered]
+    last = len(pool_pmf) - 1
+    pool = [pool_pmf[min(max(int(x // slot_minutes), 0), last)] / slot_minutes for x in xs]
+    best = (None, bandwidths[0], 1.0)
+    for h in bandwidths:
+        own = _loo_sorted(xs, ws, h, density, radius)
+        for share in _WEIGHT_GRID:
+            score = k_prior * math.log(share)
+            for w, o, p in zip(ws, own, pool):
+                score += w * math.log(max((1.0 - share) * o + share * p, 1e-300))
+            if best[0] is None or score > best[0]:
+                best = (score, h, share)
+    return best[1], best[2]

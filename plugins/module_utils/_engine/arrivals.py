@@ -52,6 +52,15 @@ DEFAULTS = {
     "k_q": 3.0,                 # pseudo-days of the prior come rate
     "min_session_minutes": 30,
     "per_user_spread": True,    # False: one kernel and pool weight for everybody (the design before issue 13)
+    # issue 13 follow-up, experiments on the validation weeks (benchmarks/backtest_validation.py SPREAD_VARIANTS)
+    "kernel": "epanechnikov",
+    "pool_share": "loo",
+    "k_pool_pseudo": 2.0,
+    "max_bandwidth_minutes": None,
+    "cv_multipliers": None,
+    "adaptive_alpha": 0.0,
+    "narrow_below_minutes": None,
+    "pseudo_spread_ref": None,    # False: one kernel and pool weight for everybody (the design before issue 13)
 }
 
 
@@ -216,13 +225,38 @@ class ArrivalModel:
         bandwidth, own_bandwidth, _n = _spread.plugin_bandwidth(
             samples, prior, float(opts["k_bandwidth"]), float(opts["bandwidth_scale"]),
             float(opts["min_bandwidth_minutes"]))
-        share = _spread.pool_weight(samples, bandwidth, pool_pmf, int(opts["slot_minutes"]), float(opts["k_pool"]))
+        gate = opts["narrow_below_minutes"]
+        if gate is not None and (own_bandwidth is None or own_bandwidth >= float(gate)):
+            bandwidth = prior
+        if opts["max_bandwidth_minutes"] is not None:
+            bandwidth = min(bandwidth, float(opts["max_bandwidth_minutes"]))
+        per_sample = None
+        if opts["adaptive_alpha"] and own_bandwidth and len(samples) > 1:
+            per_sample = _spread.adaptive_bandwidths(samples, bandwidth, float(opts["adaptive_alpha"]), opts["kernel"])
+        if opts["cv_multipliers"] and own_bandwidth:
+            grid = sorted(set(max(own_bandwidth * m, float(opts["min_bandwidth_minutes"]))
+                              for m in opts["cv_multipliers"]))
+            bandwidth, share = _spread.cv_bandwidth_and_weight(samples, grid, pool_pmf, int(opts["slot_minutes"]),
+                                                               float(opts["k_pool"]), opts["kernel"])
+        elif opts["pool_share"] == "loo":
+            share = _spread.pool_weight(samples, bandwidth, pool_pmf, int(opts["slot_minutes"]), float(opts["k_pool"]),
+                                        opts["kernel"], per_sample)
+        else:
+            weight = sum(w for _m, w in samples)
+            k = float(opts["k_pool_pseudo"])
+            if opts["pseudo_spread_ref"] == "bandwidth":
+                k *= min(1.0, bandwidth / prior)
+            elif opts["pseudo_spread_ref"]:
+                spread = _spread.robust_spread(samples) if own_bandwidth else float(opts["pseudo_spread_ref"])
+                k *= min(1.0, spread / float(opts["pseudo_spread_ref"]))
+            share = k / (weight + k) if weight + k > 0 else 1.0
         explain = {"samples": len(samples), "bandwidth_minutes": round(bandwidth, 2),
                    "spread_minutes": round(_spread.robust_spread(samples), 2) if own_bandwidth else None,
                    "pool_weight": round(share, 4)}
         if share >= 1.0:
             return pool_pmf, explain
-        own = _normalise(_spread.slot_masses(samples, bandwidth, int(opts["slot_minutes"]), self.n_slots))
+        own = _normalise(_spread.slot_masses(samples, bandwidth, int(opts["slot_minutes"]), self.n_slots,
+                                              opts["kernel"], per_sample))
         return [(1.0 - share) * a + share * b for a, b in zip(own, pool_pmf)], explain
 
 
