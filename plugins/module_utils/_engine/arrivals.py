@@ -12,18 +12,17 @@ This module estimates both from the same session rows, per user and local weekda
 * **Come probability** ``q``: share of that weekday's days (last ``weeks``) with an arrival, shrunk to the user's
   rate over the same day class (Mon-Fri or Sat-Sun), which is shrunk to the pool's class rate (pseudo-counts
   ``k_q``). A user with little history gets the pool's behaviour, one with much history their own.
-* **Arrival pmf** over the day's slots, per user from their own spread: a Gaussian kernel density of the arrivals
+* **Arrival pmf** over the day's slots, per user from their own spread: a compact kernel density of the arrivals
   of that weekday (weight 1) and of the user's other days of the same class (weight ``other_weight``), each arrival
   at its exact minute (the kernel's mass per slot, so a bandwidth below a slot still works), with
 
   - a **bandwidth per user** from a plug-in rule on their own arrivals (Silverman's robust rule
     ``0.9 min(sd, IQR/1.34) n^-1/5`` x ``bandwidth_scale``, weighted, ``n`` the effective sample size), shrunk on a
-    log scale to the pool's bandwidth ``bandwidth_minutes`` with ``k_bandwidth`` pseudo-samples: a punctual user
-    gets a few minutes, an irregular one an hour or more, a new one the pool's;
-  - a **pool weight per user** chosen by leave-one-out likelihood on their own arrivals (how often does the user
-    arrive where their other arrivals say they would not?), with a Beta prior of ``k_pool`` pseudo-samples towards
-    the pool's pmf (smoothed with ``bandwidth_minutes``): a user with little history, or whose arrivals keep
-    surprising, leans on the pool; a user whose arrivals are predictable by their own history does not.
+    log scale to the pool's bandwidth ``bandwidth_minutes`` with ``k_bandwidth`` pseudo-samples and never wider
+    than it: a punctual user gets a few minutes, an irregular one up to the pool's hour, a new one the pool's;
+  - a **pool share per user**: the pool's pmf (smoothed with ``bandwidth_minutes``) counts as ``k_pool``
+    arrivals times the user's bandwidth over the pool's: a user with little history, or an irregular one, leans on
+    the pool; a punctual one with a well-supported narrow spread hardly at all.
 
 * ``mean_minutes``: the user's mean connected minutes on a day with a login (sessions at least 30 min, as in the
   occupancy Prophet is fitted on): it converts Prophet's expected occupancy of a day into a come probability.
@@ -38,33 +37,29 @@ import math
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arrival_spread as _spread
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
 DEFAULTS = {
     "weeks": 12,                # look-back (these defaults: validation period, benchmarks/README.md "Backtest")
     "day_cut_minutes": 240,     # a local day starts at 04:00
     "slot_minutes": 15,
-    "bandwidth_minutes": 60,    # the pool's kernel, and the prior of every user's own bandwidth
+    "bandwidth_minutes": 60,    # the pool's kernel, the prior of every user's own bandwidth and its upper bound
     "bandwidth_scale": 0.75,    # x the plug-in bandwidth of a user's own arrivals
     "k_bandwidth": 2.0,         # pseudo-samples of the prior bandwidth (log-scale shrinkage)
     "min_bandwidth_minutes": 2.0,
     "other_weight": 0.5,       # weight of the user's other same-class days against this weekday's
-    "k_pool": 0.1,              # Beta-prior pseudo-samples of the pool in a user's pmf
+    "k_pool": 8.0,              # pseudo-samples of the pool in a user's pmf (x bandwidth / bandwidth_minutes)
     "k_q": 3.0,                 # pseudo-days of the prior come rate
     "min_session_minutes": 30,
-    "per_user_spread": True,    # False: one kernel and pool weight for everybody (the design before issue 13)
-    # issue 13 follow-up, experiments on the validation weeks (benchmarks/backtest_validation.py SPREAD_VARIANTS)
-    "kernel": "epanechnikov",
-    "pool_share": "loo",
-    "k_pool_pseudo": 2.0,
-    "max_bandwidth_minutes": None,
-    "cv_multipliers": None,
-    "adaptive_alpha": 0.0,
-    "narrow_below_minutes": None,
-    "pseudo_spread_ref": None,    # False: one kernel and pool weight for everybody (the design before issue 13)
+    "per_user_spread": True,    # False (with k_pool 2): one kernel and pool weight for everybody, as before issue 13
 }
 
 
 def _options(options):
+    unknown = sorted(set(options or {}) - set(DEFAULTS))
+    if unknown:
+        # a misspelt option would otherwise run the defaults under another name (a backtest variant, say)
+        raise InvalidInput("unknown arrival option(s): %s" % ", ".join(unknown))
     opts = dict(DEFAULTS)
     opts.update({k: v for k, v in (options or {}).items() if v is not None})
     return opts
@@ -225,38 +220,13 @@ class ArrivalModel:
         bandwidth, own_bandwidth, _n = _spread.plugin_bandwidth(
             samples, prior, float(opts["k_bandwidth"]), float(opts["bandwidth_scale"]),
             float(opts["min_bandwidth_minutes"]))
-        gate = opts["narrow_below_minutes"]
-        if gate is not None and (own_bandwidth is None or own_bandwidth >= float(gate)):
-            bandwidth = prior
-        if opts["max_bandwidth_minutes"] is not None:
-            bandwidth = min(bandwidth, float(opts["max_bandwidth_minutes"]))
-        per_sample = None
-        if opts["adaptive_alpha"] and own_bandwidth and len(samples) > 1:
-            per_sample = _spread.adaptive_bandwidths(samples, bandwidth, float(opts["adaptive_alpha"]), opts["kernel"])
-        if opts["cv_multipliers"] and own_bandwidth:
-            grid = sorted(set(max(own_bandwidth * m, float(opts["min_bandwidth_minutes"]))
-                              for m in opts["cv_multipliers"]))
-            bandwidth, share = _spread.cv_bandwidth_and_weight(samples, grid, pool_pmf, int(opts["slot_minutes"]),
-                                                               float(opts["k_pool"]), opts["kernel"])
-        elif opts["pool_share"] == "loo":
-            share = _spread.pool_weight(samples, bandwidth, pool_pmf, int(opts["slot_minutes"]), float(opts["k_pool"]),
-                                        opts["kernel"], per_sample)
-        else:
-            weight = sum(w for _m, w in samples)
-            k = float(opts["k_pool_pseudo"])
-            if opts["pseudo_spread_ref"] == "bandwidth":
-                k *= min(1.0, bandwidth / prior)
-            elif opts["pseudo_spread_ref"]:
-                spread = _spread.robust_spread(samples) if own_bandwidth else float(opts["pseudo_spread_ref"])
-                k *= min(1.0, spread / float(opts["pseudo_spread_ref"]))
-            share = k / (weight + k) if weight + k > 0 else 1.0
+        share = _spread.pool_share(samples, bandwidth, prior, float(opts["k_pool"]))
         explain = {"samples": len(samples), "bandwidth_minutes": round(bandwidth, 2),
                    "spread_minutes": round(_spread.robust_spread(samples), 2) if own_bandwidth else None,
                    "pool_weight": round(share, 4)}
         if share >= 1.0:
             return pool_pmf, explain
-        own = _normalise(_spread.slot_masses(samples, bandwidth, int(opts["slot_minutes"]), self.n_slots,
-                                              opts["kernel"], per_sample))
+        own = _normalise(_spread.slot_masses(samples, bandwidth, int(opts["slot_minutes"]), self.n_slots))
         return [(1.0 - share) * a + share * b for a, b in zip(own, pool_pmf)], explain
 
 

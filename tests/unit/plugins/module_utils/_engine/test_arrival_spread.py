@@ -1,4 +1,4 @@
-"""A user's own arrival spread: plug-in bandwidth, kernel mass per slot, pool weight by leave-one-out."""
+"""A user's own arrival spread: plug-in bandwidth, kernel mass per slot, the pool's share."""
 
 import pytest
 
@@ -27,6 +27,10 @@ def test_bandwidth_follows_the_user_and_leans_on_the_prior_with_little_history()
     assert wide > 8 * narrow
     few = sp.plugin_bandwidth(tight(3), 60.0, 2.0)[0]
     assert narrow < few < 60
+    # never wider than the prior, however wide the user's own spread
+    very_loose = [(60.0 * k, 1.0) for k in range(20)]
+    bandwidth, own, _n = sp.plugin_bandwidth(very_loose, 60.0, 2.0)
+    assert own > 60 and bandwidth == pytest.approx(60.0)
     assert sp.plugin_bandwidth([], 60.0, 2.0) == (60.0, None, 0.0)
     # weights count: other weekdays at half weight make a smaller effective sample
     assert sp.effective_n([(1.0, 1.0), (2.0, 0.5), (3.0, 0.5)]) == pytest.approx(4.0 / 1.5)
@@ -42,12 +46,16 @@ def test_slot_masses_stay_near_the_arrivals():
     assert sum(sp.slot_masses([(2.0, 1.0)], 30.0, 15, 96)) < 1
 
 
-def test_pool_weight_is_small_for_a_predictable_user_and_large_for_a_surprising_one():
-    pool = [1.0 / 96] * 96
-    bandwidth = sp.plugin_bandwidth(tight(), 60.0, 2.0)[0]
-    assert sp.pool_weight(tight(), bandwidth, pool, 15, 0.1) < 0.01
-    scattered = [(60.0 * k, 1.0) for k in range(1, 20)]            # one arrival an hour, none near another
-    assert sp.pool_weight(scattered, 3.0, pool, 15, 0.1) > 0.5
-    assert sp.pool_weight([], 3.0, pool, 15, 0.1) == 1.0
-    # a stronger prior pulls towards the pool
-    assert sp.pool_weight(tight(), bandwidth, pool, 15, 2.0) > sp.pool_weight(tight(), bandwidth, pool, 15, 0.1)
+def test_pool_share_is_small_for_a_punctual_user_and_large_with_little_history():
+    narrow = sp.plugin_bandwidth(tight(), 60.0, 2.0)[0]
+    punctual = sp.pool_share(tight(), narrow, 60.0, 8.0)
+    assert punctual < 0.02
+    # an irregular user of the same history length: a bandwidth of the pool's, the pool weighs as 8 arrivals
+    wide = sp.plugin_bandwidth(loose(), 60.0, 2.0)[0]
+    assert sp.pool_share(loose(), wide, 60.0, 8.0) > 5 * punctual
+    assert sp.pool_share(loose(), 60.0, 60.0, 8.0) == pytest.approx(8.0 / 48.0)
+    # two arrivals: the bandwidth is still near the pool's, so is the share
+    few = tight(2)
+    assert sp.pool_share(few, sp.plugin_bandwidth(few, 60.0, 2.0)[0], 60.0, 8.0) > 0.3
+    assert sp.pool_share([], 60.0, 60.0, 8.0) == 1.0
+    assert sp.pool_share(tight(), narrow, 60.0, 0.0) == 0.0

@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.shadowdesk.vdi.plugins.module_utils import _time
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import warm_windows as ww
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import arrivals as ar
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
 UTC = dt.timezone.utc
 
@@ -72,3 +73,9 @@ def test_weekday_profiles_drive_warm_windows():
     # Monday 09:00 local = 08:00 UTC is warm, the weekend is not
     assert is_warm(wins, "2026-04-27T08:00:00Z") and is_warm(wins, "2026-05-01T08:00:00Z")
     assert not is_warm(wins, "2026-05-02T08:00:00Z") and not is_warm(wins, "2026-04-27T20:00:00Z")
+
+
+def test_a_misspelt_option_is_refused_not_run_as_the_defaults():
+    with pytest.raises(InvalidInput, match="k_pool_pseudo"):
+        ar.ArrivalModel({"ann": history()}, {"k_pool_pseudo": 8})
+    assert ar.ArrivalModel({"ann": history()}, {"k_pool": 8}).opts["k_pool"] == 8

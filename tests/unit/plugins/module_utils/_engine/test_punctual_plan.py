@@ -71,6 +71,7 @@ def test_a_new_user_leans_on_the_pool():
     profile = arrivals.weekday_profiles(newcomer, pu.NOW, 0, pool_rows_by_user=pool)["weekdays"]["0"]
     known = arrivals.weekday_profiles(history, pu.NOW, 0)["weekdays"]["0"]
     assert profile["samples"] == 2 and profile["bandwidth_minutes"] > 3 * known["bandwidth_minutes"]
+    assert profile["pool_weight"] > 0.3 > 0.05 > known["pool_weight"]
 
 
 def test_the_next_login_is_never_in_the_past():
