@@ -1,7 +1,8 @@
 """playbooks/autoscale.yml in real ansible-playbook runs on a real libvirtd/QEMU guest: the policy's memory lives in
 the history store between runs (the low-readings counter of run 1 lets run 2 come down), ``--check`` changes
 neither the desktop nor the store, and a rerun on an unchanged, idle desktop changes nothing. Then the autoscale
-action's own options on the Proxmox VE stand-in (``keep_state``, check mode on a fresh data directory).
+action's own options on the Proxmox VE stand-in (``keep_state``, check mode on a fresh data directory), and the
+state in a shared PostgreSQL store (as under AWX).
 
 One guest, idle after its boot: every round measures it for real (no injected readings). The policy recommends
 only from 6 readings on, so the store is seeded with the CPU history of a mostly idle desktop (as earlier
@@ -20,9 +21,11 @@ from integration.flows import run_playbook
 from integration.module_runner import run_module
 from integration.test_allocation_plan_action import run_playbook as run_tasks
 from integration.test_autoscale_live import create_args, idle_history, reading
+from integration.test_store_postgresql import pg  # noqa: F401  # pylint: disable=unused-import  (the fixture)
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._autoscale_store import hypervisor_key
+from ansible_collections.shadowdesk.vdi.tests.postgres_server import TEST_PASSWORD
 
 pytestmark = pytest.mark.playbook
 
@@ -143,3 +146,33 @@ def test_the_action_keeps_the_state_unless_told_and_check_mode_creates_no_store(
     assert "policy_state" not in results[0], "the state is in the store, not in every job's output"
     with HistoryStore(str(data_dir / "history.sqlite3"), read_only=True) as store:
         assert list(store.autoscale_states(key)) == [name]
+
+
+@pytest.mark.pve
+def test_the_state_lives_in_a_shared_postgresql_store_as_under_awx(pve_stand_in, pg, tmp_path, monkeypatch):  # noqa: F811
+    desk = ProxmoxDesk(pve_stand_in)
+    name = desk.new_name()
+    created = run_module("shadow_vm", dict(desk.create_args(name, "frank"), state="running"))
+    assert not created.failed, created.get("msg")
+    pg.create_database("sd_autoscale", "shadowdesk", TEST_PASSWORD)
+    url = pg.url("sd_autoscale", "shadowdesk")
+    # As an AWX credential injects them: the URL without the password, the password apart.
+    monkeypatch.setenv("SHADOWDESK_HISTORY_URL", url)
+    monkeypatch.setenv("SHADOWDESK_HISTORY_PASSWORD", TEST_PASSWORD)
+    data_dir = tmp_path / "data"
+    key = "proxmox %s:%s" % (pve_stand_in.host, pve_stand_in.port)
+
+    rc, results, log = run_tasks(tmp_path, [round_task(desk, data_dir, name)])
+    assert rc == 0, log
+    assert results[0]["stored_state"]["saved"] == [name] and TEST_PASSWORD not in log
+    assert not data_dir.exists(), "the state went to the SQLite file instead of the shared store"
+    with HistoryStore(url, password=TEST_PASSWORD) as store:
+        first = store.autoscale_states(key)
+        stamps = store.autoscale_state_times(key)
+    assert list(first) == [name] and first[name]["resources"]["cpu"]["last_sample_at"] is not None
+
+    rc, results, log = run_tasks(tmp_path, [round_task(desk, data_dir, name)], check=True)
+    assert rc == 0 and results[0]["stored_state"]["loaded"] == 1, log
+    with HistoryStore(url, password=TEST_PASSWORD) as store:
+        assert store.autoscale_states(key) == first and store.autoscale_state_times(key) == stamps, \
+            "check mode wrote to the shared store"
