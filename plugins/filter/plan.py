@@ -1,11 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: ShadowDesk engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters over allocation plans: ``due_actions``, ``apply_batches``."""
+"""Filters over allocation plans: ``due_actions``, ``apply_batches``, ``plan_floors``."""
 
 from __future__ import annotations
 
-# Documentation: plugins/filter/due_actions.yml and apply_batches.yml (ansible-doc -t filter shadowdesk.vdi.NAME).
+# Documentation: plugins/filter/<name>.yml (ansible-doc -t filter shadowdesk.vdi.NAME).
 
 import datetime as _dt
 import json
@@ -15,6 +15,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_actions import batches as _batches
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_steps import due_actions as _due
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.plan_steps import stage_floors as _floors
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plan_schema
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import ShadowDeskError
 
@@ -24,7 +25,9 @@ def _plain(value):
     return json.loads(json.dumps(value, default=to_native))
 
 
-def due_actions(plan, now, grace_minutes=15):
+def _at_plan(name, decide, plan, now, *args):
+    """Validate ``plan`` (a dict or its JSON/YAML text) and ``now``, then ``decide(plan, now, *args)``; every
+    failure is a filter error named after the filter."""
     try:
         if isinstance(plan, (str, bytes)):
             text = to_native(plan)
@@ -33,15 +36,23 @@ def due_actions(plan, now, grace_minutes=15):
         elif isinstance(plan, dict):
             plan = plan_schema.validate_plan(_plain(plan), "the plan")
         else:
-            raise AnsibleFilterError("due_actions expects a plan dict or its JSON/YAML text, got %s"
-                                     % type(plan).__name__)
+            raise AnsibleFilterError("%s expects a plan dict or its JSON/YAML text, got %s"
+                                     % (name, type(plan).__name__))
         if isinstance(now, _dt.datetime):
             now = now.isoformat()
-        return _due(plan, to_native(now), int(grace_minutes))
+        return decide(plan, to_native(now), *args)
     except ShadowDeskError as exc:
-        raise AnsibleFilterError("due_actions: %s" % exc) from None
+        raise AnsibleFilterError("%s: %s" % (name, exc)) from None
     except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError("due_actions: %s" % to_native(exc)) from None
+        raise AnsibleFilterError("%s: %s" % (name, to_native(exc))) from None
+
+
+def due_actions(plan, now, grace_minutes=15):
+    return _at_plan("due_actions", lambda p, n: _due(p, n, int(grace_minutes)), plan, now)
+
+
+def plan_floors(plan, now):
+    return _at_plan("plan_floors", _floors, plan, now)
 
 
 def apply_batches(actions, node_connections=None):
@@ -57,4 +68,4 @@ def apply_batches(actions, node_connections=None):
 
 class FilterModule:
     def filters(self):
-        return {"due_actions": due_actions, "apply_batches": apply_batches}
+        return {"due_actions": due_actions, "apply_batches": apply_batches, "plan_floors": plan_floors}

@@ -11,6 +11,8 @@ minutely runs would have left it); the runs of this test add to it.
 
 from __future__ import annotations
 
+import datetime
+import json
 import sqlite3
 import time
 
@@ -21,7 +23,7 @@ from integration.flows import run_playbook
 from integration.module_runner import run_module
 from integration.test_allocation_plan_action import run_playbook as run_tasks
 from integration.test_autoscale_live import create_args, idle_history, reading
-from integration.test_store_postgresql import pg  # noqa: F401  # pylint: disable=unused-import  (the fixture)
+from integration.test_store_postgresql import pg  # noqa: F401  # pylint: disable=unused-import
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._autoscale_store import hypervisor_key
@@ -109,6 +111,14 @@ def test_the_policy_state_is_kept_in_the_store_between_runs_and_check_mode_write
     assert live(desk, name)["cpu_limit"] == facts["cpu_limit"]
 
 
+def running_pve_desktop(pve_stand_in, user):
+    desk = ProxmoxDesk(pve_stand_in)
+    name = desk.new_name()
+    created = run_module("shadow_vm", dict(desk.create_args(name, user), state="running"))
+    assert not created.failed, created.get("msg")
+    return desk, name
+
+
 def round_task(desk, data_dir, name, **extra):
     args = dict(desk.connection, data_dir=str(data_dir), desktops=[name],
                 metrics={name: reading(time.time(), 100.0, 1, used_mib=100, total_mib=256)})
@@ -118,10 +128,7 @@ def round_task(desk, data_dir, name, **extra):
 
 @pytest.mark.pve
 def test_the_action_keeps_the_state_unless_told_and_check_mode_creates_no_store(pve_stand_in, tmp_path):
-    desk = ProxmoxDesk(pve_stand_in)
-    name = desk.new_name()
-    created = run_module("shadow_vm", dict(desk.create_args(name, "erin"), state="running"))
-    assert not created.failed, created.get("msg")
+    desk, name = running_pve_desktop(pve_stand_in, "erin")
     data_dir = tmp_path / "data"
 
     rc, results, log = run_tasks(tmp_path, [round_task(desk, data_dir, name)], check=True)
@@ -150,10 +157,7 @@ def test_the_action_keeps_the_state_unless_told_and_check_mode_creates_no_store(
 
 @pytest.mark.pve
 def test_the_state_lives_in_a_shared_postgresql_store_as_under_awx(pve_stand_in, pg, tmp_path, monkeypatch):  # noqa: F811
-    desk = ProxmoxDesk(pve_stand_in)
-    name = desk.new_name()
-    created = run_module("shadow_vm", dict(desk.create_args(name, "frank"), state="running"))
-    assert not created.failed, created.get("msg")
+    desk, name = running_pve_desktop(pve_stand_in, "frank")
     pg.create_database("sd_autoscale", "shadowdesk", TEST_PASSWORD)
     url = pg.url("sd_autoscale", "shadowdesk")
     # As an AWX credential injects them: the URL without the password, the password apart.
@@ -176,3 +180,35 @@ def test_the_state_lives_in_a_shared_postgresql_store_as_under_awx(pve_stand_in,
     with HistoryStore(url, password=TEST_PASSWORD) as store:
         assert store.autoscale_states(key) == first and store.autoscale_state_times(key) == stamps, \
             "check mode wrote to the shared store"
+
+
+def current_stage_plan(tmp_path, name, user, stage):
+    """A plan whose step for ``user`` since an hour ago is ``running`` at ``stage``."""
+    since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    stages = {"shadow": {"vcpus": 1, "memory_mib": 256}, "warm": stage, "full": stage}
+    plan = {"version": 1, "generated_at": since.strftime("%Y-%m-%dT%H:%M:%SZ"), "risk": 0.3,
+            "window": {"start": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "end": (since + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "users": {user: {"desktop": name, "node": "pve1", "method": "prophet", "lead_minutes": 10,
+                             "predicted_login": since.strftime("%Y-%m-%dT%H:%M:%SZ"), "stages": stages,
+                             "steps": [{"at": since.strftime("%Y-%m-%dT%H:%M:%SZ"), "state": "running",
+                                        "stage": "full"}]}}}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    return path
+
+
+@pytest.mark.pve
+def test_the_plans_current_stage_is_the_floor(pve_stand_in, tmp_path):
+    desk, name = running_pve_desktop(pve_stand_in, "gina")
+    plan = current_stage_plan(tmp_path, name, "gina", {"vcpus": 2, "memory_mib": 512})
+    extra = {"shadowdesk_data_dir": str(tmp_path / "data"), "shadowdesk_connection": desk.connection,
+             "shadowdesk_autoscale_desktops": [name], "shadowdesk_plan_file": str(plan),
+             "shadowdesk_autoscale_host": {"cpu_overcommit": 64.0, "memory_reserve_mib": 256}}
+    preview = run_playbook("autoscale", tmp_path, dict(extra, shadowdesk_autoscale_plan_floors=False)).ok()
+    assert "cpu up" not in preview.stdout and preview.changed == 0, preview.stdout[-3000:]
+
+    run = run_playbook("autoscale", tmp_path, extra).ok()
+    assert "cpu up 1.0 -> 2.0 (below its floor (2 CPUs)" in run.stdout and run.changed == 1, run.stdout[-3000:]
+    facts = run_module("desktop_info", dict(desk.connection, name=name))["desktops"][0]
+    assert facts["config"]["vcpus"] == 2 and not facts["config"]["cpu_limit"]

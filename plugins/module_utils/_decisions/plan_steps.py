@@ -94,3 +94,23 @@ def due_actions(plan, now, grace_minutes=DEFAULT_GRACE_MINUTES):
             "woken_at": session_woken_at(entry.get("steps") or [], step),
         })
     return actions
+
+
+FLOOR_FIELDS = ("vcpus", "cpu_limit", "memory_mib")
+
+
+def stage_floors(plan, now):
+    """``{desktop: {"vcpus", "cpu_limit", "memory_mib"}}``: each planned desktop's current stage (of the last step
+    at or before ``now``), the floor the autoscale loop never goes below. A desktop before its first step has none.
+    Unlike ``due_actions`` a release step counts however long ago it fell due: a desktop its user woke after the
+    release is running at the stage the plan left it (the shadow's), and that is its floor."""
+    now = parse_time(now, "now")
+    floors = {}
+    for user in sorted(plan.get("users") or {}):
+        entry = plan["users"][user]
+        step = desired_step(entry.get("steps") or [], now)
+        if step is None or not entry.get("desktop"):
+            continue
+        stage = (entry.get("stages") or {}).get(step["stage"]) or {}
+        floors[entry["desktop"]] = {k: stage[k] for k in FLOOR_FIELDS if stage.get(k) is not None}
+    return floors

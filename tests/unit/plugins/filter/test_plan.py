@@ -5,7 +5,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.shadowdesk.vdi.plugins.filter.plan import FilterModule, apply_batches, due_actions
+from ansible_collections.shadowdesk.vdi.plugins.filter.plan import FilterModule, apply_batches, due_actions, plan_floors
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import plans
 from ansible_collections.shadowdesk.vdi.tests import plan_data
 
@@ -68,3 +68,26 @@ def test_apply_batches_groups_the_due_actions_of_a_plan_by_connection():
         apply_batches({"not": "a list"})
     with pytest.raises(AnsibleFilterError, match="must be a dict"):
         apply_batches(due, {a["node"]: "qemu:///system" for a in due})
+
+
+def test_plan_floors_from_dict_and_text_inside_a_template():
+    login = PLAN["users"]["alice"]["predicted_login"]
+    floors = plan_floors(PLAN, login)
+    full = PLAN["users"]["alice"]["stages"]["full"]
+    assert floors["desk-alice"] == {k: full[k] for k in ("vcpus", "cpu_limit", "memory_mib") if full.get(k) is not None}
+    assert plan_floors(json.dumps(PLAN), login) == floors == plan_floors(yaml.safe_dump(PLAN), login)
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters.update(FilterModule().filters())
+    assert env.from_string("{{ (plan | plan_floors(now)).keys() | sort | join(',') }}").render(
+        plan=PLAN, now=login) == "desk-alice,desk-bob"
+    assert plan_floors(PLAN, PLAN["window"]["start"]) == {}
+
+
+@pytest.mark.parametrize("plan, now, message", [
+    ("{broken", "2026-11-23T08:00:00Z", "plan_floors: .*not valid"),
+    (PLAN, "half past seven", "plan_floors: .*not an ISO-8601 time"),
+    (42, "2026-11-23T08:00:00Z", "plan_floors expects a plan dict"),
+])
+def test_plan_floors_bad_input_is_a_filter_error(plan, now, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        plan_floors(plan, now)

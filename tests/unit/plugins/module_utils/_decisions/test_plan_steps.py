@@ -81,3 +81,22 @@ def test_woken_at_is_the_first_wake_of_the_session_the_step_belongs_to():
     assert plan_steps.session_woken_at(two_days, two_days[-1]) == "2026-11-24T07:00:00Z"
     assert plan_steps.session_woken_at(two_days, two_days[2]) == "2026-11-23T07:00:00Z"
     assert plan_steps.session_woken_at([STEPS[2]], STEPS[2]) is None
+
+
+@pytest.mark.parametrize("now, floor", [
+    ("2026-11-23T06:59:59Z", None),                           # before the first step: no floor
+    ("2026-11-23T07:00:00Z", {"vcpus": 2, "memory_mib": 4096}),
+    ("2026-11-23T08:00:00Z", {"vcpus": 4, "memory_mib": 8192}),
+    ("2026-11-25T00:00:00Z", {"vcpus": 1, "memory_mib": 2048}),  # long after the release: still the shadow's
+])
+def test_stage_floors_are_the_current_stage_of_each_planned_desktop(now, floor):
+    floors = plan_steps.stage_floors(PLAN, now)
+    assert floors.get("desk-alice") == floor and "desk-carol" not in floors
+
+
+def test_stage_floors_keep_only_the_set_size_fields():
+    stages = {"full": {"vcpus": 2, "memory_mib": 4096, "cpu_limit": None, "net": {"net0": {"rate_kib_s": 1}},
+                       "disk_io": {}, "gpu": None}}
+    plan = {"users": {"bob": {"desktop": "desk-bob", "stages": stages,
+                              "steps": [{"at": "2026-11-23T07:00:00Z", "state": "running", "stage": "full"}]}}}
+    assert plan_steps.stage_floors(plan, "2026-11-23T08:00:00Z") == {"desk-bob": {"vcpus": 2, "memory_mib": 4096}}
