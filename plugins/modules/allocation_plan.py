@@ -231,7 +231,7 @@ plan:
           samples: 38
           spread_minutes: 6.1
           bandwidth_minutes: 3.2
-          pool_weight: 0.006
+          pool_weight: 0.013
         stages:
           shadow: {vcpus: 1, memory_mib: 2048, cpu_limit: null, net: {}, disk_io: {}, gpu: null}
           warm: {vcpus: 1, memory_mib: 3328, cpu_limit: null, net: {}, disk_io: {}, gpu: null}
