@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """PRIVATE: libvirt's domain events (graphics clients, lifecycle) for a long-running watcher.
 
-libvirt pushes events over its connection once a process has registered an event loop implementation, which
-must happen before the connection is opened and only once per process; the loop then runs on its own thread
-(``virEventRunDefaultImpl``). Callbacks run on that thread, so they only hand plain tuples to ``emit`` and never
-call libvirt themselves. The connection is read-only: watching never changes a domain.
+libvirt pushes events over its connection once the process runs an event loop, registered before the connection
+is opened and once per process (``_libvirt_connection`` does both, for the backend too); the loop runs on its own
+thread. Callbacks run on that thread, so they only hand plain tuples to ``emit`` and never call libvirt
+themselves. The connection is read-only: watching never changes a domain.
 
 ``emit(kind, domain_name, what, detail)`` receives
 - ``("graphics", name, "connect"|"initialize"|"disconnect", client_id)``; ``client_id`` is the client's remote
@@ -16,33 +16,14 @@ call libvirt themselves. The connection is read-only: watching never changes a d
 
 from __future__ import annotations
 
-import threading
-
-from ansible_collections.shadowdesk.vdi.plugins.module_utils import _deps
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _libvirt_connection as connection
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import BackendUnavailable
 
 GRAPHICS_PHASES = {0: "connect", 1: "initialize", 2: "disconnect"}
 LIFECYCLE_WORDS = {0: "defined", 1: "undefined", 2: "started", 3: "suspended", 4: "resumed", 5: "stopped",
                    6: "shutdown", 7: "pmsuspended", 8: "crashed"}
 
-_loop_lock = threading.Lock()
-_loop_thread = []
-
-
-def _ensure_event_loop(lv):
-    """Register libvirt's default event loop and run it on a daemon thread (once per process)."""
-    with _loop_lock:
-        if _loop_thread:
-            return
-        lv.virEventRegisterDefaultImpl()
-
-        def run():
-            while True:
-                lv.virEventRunDefaultImpl()
-
-        thread = threading.Thread(target=run, name="libvirt-events", daemon=True)
-        thread.start()
-        _loop_thread.append(thread)
+ANSWER_WITHIN = 20.0  # seconds: a daemon that stops answering is noticed within this, even when no event comes
 
 
 class LibvirtEventWatcher(object):
@@ -51,24 +32,23 @@ class LibvirtEventWatcher(object):
     def __init__(self, uri, emit):
         self.uri = uri
         self.emit = emit
-        self._lv = _deps.require("libvirt")
+        self._lv = connection.client()
         self._conn = None
         self._callbacks = []
 
     def open(self):
         lv = self._lv
-        _ensure_event_loop(lv)
         self.close()
+        conn = connection.open_connection(lv, self.uri, ANSWER_WITHIN, read_only=True)
+        self._conn = conn  # close() deregisters what was registered, should the second registration fail
         try:
-            conn = lv.openReadOnly(self.uri)
-            self._callbacks = [
-                conn.domainEventRegisterAny(None, lv.VIR_DOMAIN_EVENT_ID_GRAPHICS, self._on_graphics, None),
-                conn.domainEventRegisterAny(None, lv.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None),
-            ]
-            conn.setKeepAlive(5, 3)  # notice a dead daemon within ~20 s even when no event comes
+            for event, callback in ((lv.VIR_DOMAIN_EVENT_ID_GRAPHICS, self._on_graphics),
+                                    (lv.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle)):
+                self._callbacks.append(conn.domainEventRegisterAny(None, event, callback, None))
         except lv.libvirtError as exc:
-            raise BackendUnavailable("Cannot watch libvirt events at %s: %s" % (self.uri, exc), uri=self.uri) from None
-        self._conn = conn
+            self.close()
+            raise BackendUnavailable("Cannot watch libvirt events at %s: %s" % (self.uri, connection.message(exc)),
+                                     uri=self.uri) from None
 
     def alive(self):
         if self._conn is None:
