@@ -1,4 +1,5 @@
-"""The import rules of docs/architecture.md ("Parts and import rules"), checked on the import graph of plugins/.
+"""The import rules of docs/architecture.md ("Import rules"), checked on the import graph of plugins/ and of the EDA
+source plugins (extensions/eda/plugins/).
 
 Every ``import``/``from`` statement (also inside functions) and every ``_deps.require("...")`` of each file is read
 with ``ast``; a rule names which imports a part may make. ``test_each_rule_catches_a_break`` breaks every rule on
@@ -184,6 +185,36 @@ def violations(plugins):
 
 def test_the_collection_keeps_its_import_rules():
     assert violations(ROOT / "plugins") == []
+
+
+EDA = ROOT / "extensions" / "eda" / "plugins"
+
+
+def eda_violations(eda, plugins=ROOT / "plugins"):
+    """Rule 7: the EDA source plugins (controller-side, outside plugins/) never import ``_engine``."""
+    out = []
+    for path in sorted(eda.rglob("*.py")):
+        for line, module in imports_of(path, plugins):
+            if (part(module) or "").startswith("module_utils._engine"):
+                out.append("%s:%d: %s: EDA sources never import _engine" % (
+                    path.relative_to(eda).as_posix(), line, module))
+    return out
+
+
+def test_the_eda_sources_keep_their_import_rule():
+    assert sorted(p.name for p in EDA.rglob("*.py") if p.name != "__init__.py") == [
+        "broker_webhook.py", "hypervisor_events.py"]  # a new source is checked too; this says the walk sees them
+    assert eda_violations(EDA) == []
+
+
+def test_the_eda_rule_catches_a_break(tmp_path):
+    copy = tmp_path / "eda"
+    shutil.copytree(EDA, copy)
+    path = copy / "event_source" / "hypervisor_events.py"
+    path.write_text(path.read_text(encoding="utf-8") + "\n\ndef _broken():\n    from ansible_collections.shadowdesk."
+                    "vdi.plugins.module_utils._engine import plans\n", encoding="utf-8")
+    assert {v.split(": ", 1)[0] for v in eda_violations(copy)} == {"event_source/hypervisor_events.py:%d" % (
+        len(path.read_text(encoding="utf-8").splitlines()))}
 
 
 BREAKS = [
