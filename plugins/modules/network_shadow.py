@@ -27,7 +27,7 @@ description:
     MAC derived from the desktop name; a C(net1) somebody else added is never taken over) on O(bridge) with
     C(firewall=1) and C(rate) = O(rate_mbit) (PVE counts it in MB/s). Proxmox VE has no per-destination
     shaping, so O(reservations) are checked as on libvirt but not shaped per destination; the result says so
-    (RV(shaping.per_destination) is false). Blocking uses the Proxmox VE firewall: one cluster IP set per reason
+    (C(per_destination) is false in RV(shaping)). Blocking uses the Proxmox VE firewall, with one cluster IP set per reason
     (C(sdnet-<digest>), shared by desktops with the same list) and, per set, a VM rule that drops traffic to it
     and one that drops traffic from it, logged at level C(info). The VM firewall is turned on for that (and off
     again at V(absent) when the module turned it on); the datacenter firewall must already be on. An IP set is

@@ -228,3 +228,27 @@ def test_refusals_change_nothing(pve, netset, tmp_path, pve_api):
 
     missing = run_module("network_shadow", args(pve, "no-such-desk"))
     assert missing.failed and missing["error_type"] == "DesktopNotFound"
+
+
+def test_a_set_another_desktop_creates_meanwhile_is_filled_not_refused(pve):
+    """Two logins with the same list at once: the second POST of the set is PVE's 'already exists'."""
+    from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.proxmox import ProxmoxBackend
+    from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import pve_network as pn
+
+    entries = [{"cidr": "198.51.100.0/24", "reason": "blocklist:l1"}, {"cidr": "203.0.113.7/32", "reason": "blocklist:l1"}]
+    name = pn.wanted_sets(entries)[0]["name"]
+    with ProxmoxBackend(dict(connection(pve), node=None, validate_certs=True)) as backend:
+        shadow = backend.network_shadow()
+        real_get = shadow.get
+
+        def get(path, what, **params):
+            answer = real_get(path, what, **params)
+            if path == "cluster/firewall/ipset":   # right after we looked, the other desktop creates it
+                pve.firewall.ipsets[name] = [{"cidr": "198.51.100.0/24"}]
+            return answer
+        shadow.get = get
+        result = shadow.present("desk-net-a", BRIDGE, 100, entries, True)
+    assert result["steps"] == ["attach_nic", "fill_ipsets", "block", "firewall_on"]
+    assert sorted(e["cidr"] for e in pve.snapshot_state()["firewall"]["ipsets"][name]) == ["198.51.100.0/24",
+                                                                                          "203.0.113.7"]
+    assert [r["status"] for r in pve.requests("POST", r"/cluster/firewall/ipset$")] == [400]

@@ -85,8 +85,14 @@ class PveNetworkShadow(object):
     def _fill_set(self, item, exists, plan):
         name = item["name"]
         if not exists:
-            self.run("post", IPSETS, "create the IP set %s" % name, None, name=name,
-                     comment=pn.set_comment(item["reason"]))
+            try:
+                self.run("post", IPSETS, "create the IP set %s" % name, None, name=name,
+                         comment=pn.set_comment(item["reason"]))
+            except OperationRefused as exc:
+                # another desktop with the same list created it since we looked: fill what it lacks
+                if "already exists" not in str(exc.details.get("errors", {}).get("name", "")):
+                    raise
+                plan = pn.entries_plan(self._entries(name), item["cidrs"])
         for cidr in plan["remove"]:
             self.run("delete", "%s/%s/%s" % (IPSETS, name, cidr), "remove %s from the IP set %s" % (cidr, name))
         for cidr in plan["add"]:
