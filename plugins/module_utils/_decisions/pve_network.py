@@ -10,7 +10,7 @@ when something is blocked, one cluster IP set per reason plus two VM rules per s
 same block list share it, a changed list gets a new set instead of editing a shared one, and a set can be deleted
 only when no rule anywhere still references it. Our rules are recognised by their comment.
 
-PVE facts this relies on (pve-firewall; copied by the stand-in, docs/decisions.md D24): a new rule goes to
+PVE facts this relies on (pve-firewall; copied by the stand-in, docs/decisions.md D26): a new rule goes to
 position 0 whatever ``pos`` says, ``enable`` defaults to 0, an IP set entry is stored without ``/32``
 (``/128``), ``net[n].rate`` is in MB/s (megabytes), and the VM firewall's ``enable`` option (default off)
 filters only NICs with ``firewall=1``.
