@@ -99,6 +99,19 @@ def test_flows_to_forecast_to_reservations_at_login_and_teardown_at_logout(pve_s
     assert "rate=12.5" in vm["config"]["net1"]  # 100 Mbit/s in PVE's MB/s
     assert vm["config"].get("net0") == primary  # the primary interface is never touched
 
+    # The schedule: inside the window the desktop keeps the full rate (nothing to change); after the window it is
+    # back at the minimal rate, held until tomorrow's surge (which the plan made at that hour includes).
+    schedule = {"shadowdesk_data_dir": str(data), "shadowdesk_connection": desk.connection,
+                "shadowdesk_network_shadow": flow_vars["shadowdesk_network_shadow"],
+                "shadowdesk_flow_import": {"services": SERVICES}}
+    held = run_playbook("network_plan", tmp_path, dict(schedule, shadowdesk_now=now)).ok()
+    assert "held now: video:video-conference=%s" % reservation["rate_mbit"] in held.stdout, held.stdout[-3000:]
+    assert held.changed == 0, held.stdout[-3000:]
+    after = (ORIGIN + dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    released = run_playbook("network_plan", tmp_path, dict(schedule, shadowdesk_now=after)).ok()
+    assert "held now: video:video-conference=1.0 " in released.stdout, released.stdout[-3000:]
+    assert "(item=%s)" % name in released.stdout, released.stdout[-3000:]
+
     run_playbook("disconnect", tmp_path, flow_vars).ok()
     vm = pve_stand_in.vm(vmid)
     assert vm["status"] == "stopped" and vm["config"].get("vmstate") and "net1" not in vm["config"], vm["config"]
