@@ -42,6 +42,7 @@ description:
 author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
+  - shadowdesk.vdi._data_dir
   - shadowdesk.vdi._history_store
 options:
   forecasts:
@@ -136,9 +137,6 @@ options:
     description: Placement score = contention + this x (cost / cheapest fitting node's cost - 1).
     type: float
     default: 1.0
-  data_dir:
-    description: Runtime data directory. Default from env C(SHADOWDESK_DATA_DIR), else C(~/.local/share/shadowdesk).
-    type: path
   format:
     description: Plan file format (C(.json) or C(.yml)).
     type: str

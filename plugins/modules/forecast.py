@@ -26,12 +26,10 @@ description:
 author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
+  - shadowdesk.vdi._data_dir
   - shadowdesk.vdi._fit_engine
   - shadowdesk.vdi._history_store
 options:
-  data_dir:
-    description: Runtime data directory; default env C(SHADOWDESK_DATA_DIR), else C(~/.local/share/shadowdesk).
-    type: path
   now:
     description: Forecast start (ISO-8601 UTC); only sessions that started before it are used. Default now.
     type: str

@@ -26,13 +26,9 @@ description:
 author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
+  - shadowdesk.vdi._data_dir
   - shadowdesk.vdi._history_store
 options:
-  data_dir:
-    description:
-      - Directory of the ShadowDesk runtime state; the store is C(<data_dir>/history.sqlite3).
-      - Defaults to the E(SHADOWDESK_DATA_DIR) environment variable, else C(~/.local/share/shadowdesk).
-    type: path
   kind:
     description: Format of O(src).
     type: str

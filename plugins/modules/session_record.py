@@ -20,11 +20,9 @@ description:
 author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
+  - shadowdesk.vdi._data_dir
   - shadowdesk.vdi._history_store
 options:
-  data_dir:
-    description: Runtime data directory; default env C(SHADOWDESK_DATA_DIR), else C(~/.local/share/shadowdesk).
-    type: path
   user:
     description: The user.
     type: str

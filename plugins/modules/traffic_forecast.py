@@ -33,13 +33,9 @@ description:
 author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
+  - shadowdesk.vdi._data_dir
   - shadowdesk.vdi._history_store
 options:
-  data_dir:
-    description:
-      - Directory of the ShadowDesk runtime state (store and C(network/plan.json)).
-      - Defaults to the E(SHADOWDESK_DATA_DIR) environment variable, else C(~/.local/share/shadowdesk).
-    type: path
   now:
     description: The time the plan starts from (ISO-8601 with an offset or C(Z)); default now. Floored to the hour.
     type: str

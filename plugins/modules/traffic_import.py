@@ -13,14 +13,14 @@ version_added: 0.3.0
 description:
   - Reads a flow export on the controller (NetFlow/IPFIX field names, or the short names C(start), C(end), C(src),
     C(dst), C(dst_port), C(proto), C(bytes), C(packets); CSV or JSON, gzip allowed) and stores hourly aggregates
-    per usage class, application class and destination: the input of the network shadow's traffic forecasts.
+    per usage class, application class and destination, the input of the network shadow's traffic forecasts.
   - "Anonymised while it is read: a flow's source address only decides its usage class (O(usage_classes)) and is
     counted in memory to apply O(k); the store gets no user, no desktop name and no desktop address, only
     C((hour, usage class, application class, destination))."
   - A destination is a named service (O(services)) or the destination's prefix (O(prefix_v4), O(prefix_v6)), never
     the full address of a host outside a service.
   - A class seen from fewer than O(k) desktops in the export is suppressed entirely and counted in the report.
-  - Imports are idempotent: the export's digest identifies it, so importing the same file again adds nothing and
+  - Imports are idempotent. The export's digest identifies it, so importing the same file again adds nothing and
     reports C(changed=false); different exports of the same hours add up.
   - Malformed records (missing fields, bad addresses, negative counts) are counted per reason with examples and never
     fail the import; a file that is not CSV or JSON flow records fails with a clear message and stores nothing.
@@ -28,13 +28,9 @@ description:
 author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
+  - shadowdesk.vdi._data_dir
   - shadowdesk.vdi._history_store
 options:
-  data_dir:
-    description:
-      - Directory of the ShadowDesk runtime state; the store is C(<data_dir>/history.sqlite3).
-      - Defaults to the E(SHADOWDESK_DATA_DIR) environment variable, else C(~/.local/share/shadowdesk).
-    type: path
   src:
     description: The flow export on the controller (relative paths are searched like other C(files/) lookups).
     type: path
