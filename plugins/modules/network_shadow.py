@@ -195,7 +195,9 @@ nic:
   description:
     - The secondary NIC after the run (C(null) when absent); C(target) is its host device.
     - On Proxmox VE C(key), C(mac), C(bridge), C(rate_mb_s), C(firewall), C(value) (the C(net1) config value) and
-      C(pending) (true when Proxmox VE could not hot-plug the change and keeps it for the next start).
+      C(pending) (true when Proxmox VE could not hot-plug the change and keeps it for the next start). At
+      V(absent) C(null), or C(pending_removal=true) when Proxmox VE could not hot-unplug it (it goes at the next
+      start; a warning says so).
   returned: always
   type: dict
   sample: {key: net1, mac: "52:54:00:1a:2b:3c", target: vnet7, network: shadowdesk-shadow}
@@ -406,6 +408,9 @@ def run_proxmox(module, backend):
     else:
         result = shadow.absent(name, check)
         result["shaping"] = None
+        if result["nic"]:
+            module.warn("Proxmox VE removes %s's %s at the next start (no network hot-unplug); the firewall part "
+                        "is gone" % (name, NIC_KEY))
     diff = {"before": result.pop("before"), "after": result.pop("after")}
     result.update(changed=bool(result["steps"]), block_table=None, kernel_missing=[])
     if module._diff:

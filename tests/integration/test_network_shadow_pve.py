@@ -252,3 +252,28 @@ def test_a_set_another_desktop_creates_meanwhile_is_filled_not_refused(pve):
     assert sorted(e["cidr"] for e in pve.snapshot_state()["firewall"]["ipsets"][name]) == ["198.51.100.0/24",
                                                                                           "203.0.113.7"]
     assert [r["status"] for r in pve.requests("POST", r"/cluster/firewall/ipset$")] == [400]
+
+
+def test_without_network_hotplug_the_nic_is_pending_and_said_so(pve):
+    pve.add_vm("pve1", 123, "desk-net-cold", status="running", net0="virtio,bridge=vmbr0", hotplug="disk,usb")
+    result = ok(run_module("network_shadow", args(pve, "desk-net-cold")))
+    assert result["nic"]["pending"] is True and "pending until the next start" in str(result.get("warnings"))
+    vm = pve.vm(123)
+    assert "net1" not in vm["config"] and "bridge=vmbr9" in vm["pending"]["net1"]
+    again = ok(run_module("network_shadow", args(pve, "desk-net-cold")))
+    assert not again.changed and again["nic"]["pending"] is True          # asked for once, not again
+    gone = ok(run_module("network_shadow", args(pve, "desk-net-cold", state="absent")))
+    assert gone["steps"] == ["detach_nic"] and gone["nic"] is None        # the pending addition is withdrawn
+    assert "net1" not in pve.vm(123)["pending"] and "net1" not in pve.vm(123)["config"]
+
+
+def test_without_network_hotplug_the_removal_waits_for_the_next_start(pve, pve_api):
+    pve.add_vm("pve1", 124, "desk-net-unplug", status="running", net0="virtio,bridge=vmbr0", hotplug="network")
+    ok(run_module("network_shadow", args(pve, "desk-net-unplug")))
+    pve_api.nodes("pve1").qemu(124).config.put(hotplug="disk")
+    gone = ok(run_module("network_shadow", args(pve, "desk-net-unplug", state="absent")))
+    assert gone["steps"] == ["detach_nic"] and gone["nic"]["pending_removal"] is True
+    assert "next start" in str(gone.get("warnings"))
+    assert "net1" in pve.vm(124)["config"] and "net1" in pve.vm(124)["pending_delete"]
+    again = ok(run_module("network_shadow", args(pve, "desk-net-unplug", state="absent")))
+    assert not again.changed and again["nic"]["pending_removal"] is True

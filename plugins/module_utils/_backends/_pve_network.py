@@ -51,13 +51,17 @@ class PveNetworkShadow(object):
         backend = self.backend
         vm = backend._vm(name)
         conf = backend._current(vm)
+        # the config as it will be at the next start (pending changes applied): a net1 that could not be
+        # hot-plugged (or unplugged) is there, and must neither be added twice nor left behind
+        upcoming = self.get(vm.path + "/config", "read the configuration of %s" % vm.name) or {}
         status = backend._status(vm)
         rules = self._rules(vm)
         options = self._options(vm)
         others = [key for key in sorted(conf) if key.startswith("net") and key[3:].isdigit() and key != pn.NIC_KEY]
         firewalled = [key for key in others if pn.parse_nic(conf[key]).get("firewall") in ("1", "on", "yes", "true")]
         return {"vm": vm, "conf": conf, "running": status.get("status") == "running", "rules": rules,
-                "firewall_on": _enabled(options), "firewalled": firewalled, "nic": conf.get(pn.NIC_KEY)}
+                "firewall_on": _enabled(options), "firewalled": firewalled, "nic": conf.get(pn.NIC_KEY),
+                "nic_next": upcoming.get(pn.NIC_KEY)}
 
     def _references_elsewhere(self, names, skip_vmid):
         """The subset of IP set ``names`` that a rule outside VM ``skip_vmid`` references."""
@@ -164,7 +168,7 @@ class PveNetworkShadow(object):
         stale = pn.referenced_sets([r for r in state["rules"] if pn.is_ours(r)]) - {s["name"] for s in sets}
 
         steps = []
-        if pn.nic_differs(state["nic"], wanted_nic):
+        if pn.nic_differs(state["nic_next"], wanted_nic):
             steps.append("attach_nic" if state["nic"] is None else "update_nic")
         if set_work:
             steps.append("fill_ipsets")
@@ -172,9 +176,12 @@ class PveNetworkShadow(object):
             steps.append("block" if sets else "unblock")
         if toggle:
             steps.append("firewall_" + toggle)
-        nic_now, released = state["nic"], []
+        nic_step = bool(set(steps) & {"attach_nic", "update_nic"})
+        # what the running VM will have after this run (check mode: a change is assumed to be hot-plugged)
+        nic_now = wanted_nic if (nic_step and check_mode) else state["nic"]
+        released = []
         if not check_mode:
-            if "attach_nic" in steps or "update_nic" in steps:
+            if nic_step:
                 nic_now = self._set_nic(state, wanted_nic)
             for item, exists, plan in set_work:
                 self._fill_set(item, exists, plan)
@@ -186,11 +193,10 @@ class PveNetworkShadow(object):
                 self._set_firewall(vm, toggle == "on")
             released = self._release_sets(stale, vm.vmid) if stale else []
         else:
-            nic_now = wanted_nic
             released = sorted(stale - self._references_elsewhere(stale, vm.vmid)) if stale else []
         if released:
             steps.append("release_ipsets")
-        pending = not check_mode and pn.nic_differs(nic_now, wanted_nic)
+        pending = pn.nic_differs(nic_now, wanted_nic)
         firewalled = [pn.NIC_KEY] + (state["firewalled"] if all_interfaces else [])
         return {
             "nic": dict(self._nic_facts(wanted_nic, bridge), pending=pending),
@@ -199,7 +205,7 @@ class PveNetworkShadow(object):
             "interfaces": firewalled if sets else [],
             "ipsets_released": released,
             "steps": steps,
-            "before": self._summary(state["nic"], state["rules"], state["firewall_on"]),
+            "before": self._summary(state["nic_next"], state["rules"], state["firewall_on"]),
             "after": {"nic": wanted_nic, "rules": [r["comment"] + " " + r["type"] for r in wanted_rules],
                       "firewall": state["firewall_on"] if toggle is None else toggle == "on"},
         }
@@ -209,10 +215,11 @@ class PveNetworkShadow(object):
         vm = state["vm"]
         mine = [r for r in state["rules"] if pn.is_ours(r)]
         turn_off = state["firewall_on"] and pn.marks_firewall(mine)
-        ours_nic = pn.nic_is_ours(state["nic"], name)
+        # a removal already pending (no network hot-plug) is not asked for again: it happens at the next start
+        ours_nic = pn.nic_is_ours(state["nic_next"], name)
         sets = pn.referenced_sets(mine)
         steps = (["unblock"] if mine else []) + (["firewall_off"] if turn_off else [])
-        nic_left = state["nic"] if ours_nic else None
+        nic_left = state["nic"] if pn.nic_is_ours(state["nic"], name) else None
         if check_mode:
             released = sorted(sets - self._references_elsewhere(sets, vm.vmid)) if sets else []
         else:
@@ -222,17 +229,17 @@ class PveNetworkShadow(object):
                 self._set_firewall(vm, False)
             released = self._release_sets(sets, vm.vmid) if sets else []
             if ours_nic:
-                nic_left = self._set_nic(state, None)
+                left = self._set_nic(state, None)
+                nic_left = left if pn.nic_is_ours(left, name) else None
         if released:
             steps.append("release_ipsets")
         if ours_nic:
             steps.append("detach_nic")
-        if not check_mode and nic_left is not None:
-            raise OperationRefused("Desktop %s did not release its shadow NIC (%s stays pending: hot-unplug needs "
-                                   "'network' in the VM's hotplug option); the firewall part is removed, rerun or "
-                                   "restart the desktop" % (name, pn.NIC_KEY), desktop=name, changed=True)
-        return {"nic": None, "blocked": [], "rules": [], "interfaces": [], "ipsets_released": released,
-                "steps": steps, "before": self._summary(state["nic"] if ours_nic else None, state["rules"],
+        if check_mode and ours_nic:
+            nic_left = None   # assumed to be hot-unplugged
+        pending = {"key": pn.NIC_KEY, "pending_removal": True, "value": nic_left} if nic_left else None
+        return {"nic": pending, "blocked": [], "rules": [], "interfaces": [], "ipsets_released": released,
+                "steps": steps, "before": self._summary(state["nic_next"] if ours_nic else None, state["rules"],
                                                         state["firewall_on"]),
                 "after": {"nic": None, "rules": [], "firewall": state["firewall_on"] and not turn_off}}
 
