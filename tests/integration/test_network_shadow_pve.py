@@ -249,8 +249,8 @@ def test_a_set_another_desktop_creates_meanwhile_is_filled_not_refused(pve):
         shadow.get = get
         result = shadow.present("desk-net-a", BRIDGE, 100, entries, True)
     assert result["steps"] == ["attach_nic", "fill_ipsets", "block", "firewall_on"]
-    assert sorted(e["cidr"] for e in pve.snapshot_state()["firewall"]["ipsets"][name]) == ["198.51.100.0/24",
-                                                                                          "203.0.113.7"]
+    filled = sorted(e["cidr"] for e in pve.snapshot_state()["firewall"]["ipsets"][name])
+    assert filled == ["198.51.100.0/24", "203.0.113.7"]
     assert [r["status"] for r in pve.requests("POST", r"/cluster/firewall/ipset$")] == [400]
 
 
