@@ -31,7 +31,7 @@ description:
     (C(sdnet-<digest>), shared by desktops with the same list) and, per set, a VM rule that drops traffic to it
     and one that drops traffic from it, logged at level C(info). The VM firewall is turned on for that (and off
     again at V(absent) when the module turned it on); the datacenter firewall must already be on. An IP set is
-    deleted only when no rule of any VM, of the cluster or of a security group references it any more.
+    deleted only when no rule of any guest (VM or container), of the cluster or of a security group references it.
 author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:

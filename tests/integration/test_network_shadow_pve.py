@@ -277,3 +277,14 @@ def test_without_network_hotplug_the_removal_waits_for_the_next_start(pve, pve_a
     assert "net1" in pve.vm(124)["config"] and "net1" in pve.vm(124)["pending_delete"]
     again = ok(run_module("network_shadow", args(pve, "desk-net-unplug", state="absent")))
     assert not again.changed and again["nic"]["pending_removal"] is True
+
+
+def test_a_set_a_foreign_rule_references_is_never_deleted(pve, netset, pve_api):
+    """PVE deletes a referenced set without a word; we look at every guest's rules first."""
+    done = ok(run_module("network_shadow", args(pve, "desk-net-a", netset)))
+    shared = done["blocked"][0]["name"]
+    pve.add_vm("pve2", 130, "file-server", net0="virtio,bridge=vmbr0")
+    pve_api.nodes("pve2").qemu(130).firewall.rules.post(type="in", action="DROP", source="+dc/" + shared, enable=1)
+    gone = ok(run_module("network_shadow", args(pve, "desk-net-a", state="absent")))
+    assert shared not in gone["ipsets_released"] and len(gone["ipsets_released"]) == len(done["blocked"]) - 1
+    assert shared in pve.snapshot_state()["firewall"]["ipsets"]

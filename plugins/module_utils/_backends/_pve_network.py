@@ -71,11 +71,13 @@ class PveNetworkShadow(object):
         for group in self.get("cluster/firewall/groups", "list the security groups") or []:
             found |= pn.referenced_sets(self.get("cluster/firewall/groups/%s" % group["group"],
                                                  "read the security group %s" % group["group"]) or [])
-        for item in self.backend._resources():
-            if int(item["vmid"]) == int(skip_vmid):
+        guests = self.get("cluster/resources", "list the cluster's guests", type="vm") or []
+        for item in guests:   # containers reference cluster IP sets too
+            if item.get("type") not in ("qemu", "lxc") or int(item["vmid"]) == int(skip_vmid):
                 continue
-            found |= pn.referenced_sets(self.get("nodes/%s/qemu/%s/firewall/rules" % (item["node"], item["vmid"]),
-                                                 "read the firewall rules of VM %s" % item["vmid"]) or [])
+            found |= pn.referenced_sets(self.get("nodes/%s/%s/%s/firewall/rules" % (item["node"], item["type"],
+                                                                                    item["vmid"]),
+                                                 "read the firewall rules of guest %s" % item["vmid"]) or [])
         return set(names) & found
 
     # -- writes -----------------------------------------------------------------------------------------------
