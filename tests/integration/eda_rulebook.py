@@ -2,7 +2,8 @@
 to talk to it. Loopback only.
 
 The rulebook is the shipped ``extensions/eda/rulebooks/sessions.yml``, running the collection's own flows. The
-collection is found the way a decision environment finds it: ``ANSIBLE_COLLECTIONS_PATH`` only, no ``PYTHONPATH`` (the source plugins must import the collection themselves).
+collection is found the way a decision environment finds it: ``ANSIBLE_COLLECTIONS_PATH`` only, no ``PYTHONPATH``
+(the source plugins must import the collection themselves).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def working_session(desk, tmp_path, data_dir):
     desk.wait_booted(name, timeout=300)
     run_playbook("reconnect", tmp_path, flow_vars(desk.connection, data_dir, name)).ok()
     dom = desk.conn.lookupByName(name)
-    code, _, err = guest_exec(dom, ["/bin/sh", "-c", "echo user-work > %s && sync" % MARKER])
+    code, _out, err = guest_exec(dom, ["/bin/sh", "-c", "echo user-work > %s && sync" % MARKER])
     assert code == 0, err
     return name
 
@@ -131,8 +131,8 @@ def test_libvirtd_killed_during_a_disconnect_then_a_rerun_converges(lv_desk, tmp
     name = working_session(lv_desk, tmp_path, data_dir)
     dom = lv_desk.conn.lookupByName(name)
     # Dirty 300 MiB of guest RAM so the save takes seconds, long enough to kill the daemon in the middle of it.
-    code, _, err = guest_exec(dom, ["/bin/sh", "-c", "dd if=/dev/urandom of=/root/fill bs=1M count=300 2>/dev/null"],
-                              timeout=300)
+    fill = "dd if=/dev/urandom of=/root/fill bs=1M count=300 2>/dev/null"
+    code, _out, err = guest_exec(dom, ["/bin/sh", "-c", fill], timeout=300)
     assert code == 0, err
 
     vars_file = tmp_path / "disconnect-vars.yml"
@@ -145,7 +145,7 @@ def test_libvirtd_killed_during_a_disconnect_then_a_rerun_converges(lv_desk, tmp
     try:
         assert wait_for_save_job(dom, proc), "the disconnect never started a save job"
         os.kill(libvirtd_pid(), signal.SIGKILL)
-        output, _ = proc.communicate(timeout=300)
+        output = proc.communicate(timeout=300)[0]
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -63,7 +63,7 @@ def parse_nic(value):
     """``'virtio=BC:..,bridge=vmbr9,firewall=1,rate=12.5'`` -> ``{"model", "mac", other options...}``."""
     out = {}
     for part in (value or "").split(","):
-        key, _, val = part.partition("=")
+        key, _sep, val = part.partition("=")
         if key in NIC_MODELS:
             out["model"], out["mac"] = key, val.upper()
         elif key == "model":

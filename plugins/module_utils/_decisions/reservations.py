@@ -45,8 +45,8 @@ def options(overrides=None):
             raise InvalidInput("reservation option %s must be a non-negative number, got %r" % (key, value))
         opts[key] = value
     if opts["min_rate_mbit"] > opts["max_rate_mbit"]:
-        raise InvalidInput("min_rate_mbit (%s) is above max_rate_mbit (%s)" % (opts["min_rate_mbit"],
-                                                                              opts["max_rate_mbit"]))
+        raise InvalidInput("min_rate_mbit (%s) is above max_rate_mbit (%s)"
+                           % (opts["min_rate_mbit"], opts["max_rate_mbit"]))
     return opts
 
 
