@@ -5,9 +5,10 @@
 
 A plain function so the ``autoscale`` module (cron / AWX every minute) and a long-running process (a rulebook
 action, a daemon) call the same thing: give it a backend, the policy state of the previous round and the time;
-it measures (or takes the given metrics), decides (``_decisions.autoscale_desktop``), turns the target into
-``ResourceChange`` objects with the same rules as ``desktop_resources`` (``_decisions.resources``), applies them
-unless ``check_mode``, and returns the per-desktop results and the state to keep for the next round.
+it measures every running desktop over one shared interval (or takes the given metrics), decides
+(``_decisions.autoscale_desktop``), turns the target into ``ResourceChange`` objects with the same rules as
+``desktop_resources`` (``_decisions.resources``), applies them unless ``check_mode``, and returns the per-desktop
+results and the state to keep for the next round.
 
 A failure on one desktop (utilisation unreadable, hot-plug refused) is reported for that desktop, whose stored
 state stays as it was; the other desktops are still handled.
@@ -15,6 +16,7 @@ state stays as it was; the other desktops are still handled.
 
 from __future__ import annotations
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import measured
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.autoscale_desktop import decide_desktop
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.resources import (
     current_resources, predicted, resource_changes, split_already_pending,
@@ -70,9 +72,13 @@ def autoscale_round(backend, config, states, now, check_mode=False, names=None, 
         desktops = [d for d in desktops if d.name in set(names)]
     # a desktop gone from the hypervisor takes its state with it; unselected desktops keep theirs
     results, new_states, failed = [], {k: v for k, v in (states or {}).items() if k in known}, []
+    # every running desktop without given readings measured over the same interval: one wait for the round
+    readings = backend.utilisation_many([d.name for d in desktops if d.state == STATE_RUNNING
+                                         and (metrics or {}).get(d.name) is None], interval)
     for facts in desktops:
+        given = (metrics or {}).get(facts.name)
         entry = _one(backend, facts, config, (states or {}).get(facts.name), now, check_mode,
-                     (stages or {}).get(facts.name), (metrics or {}).get(facts.name), interval, rooms)
+                     (stages or {}).get(facts.name), readings.get(facts.name) if given is None else given, rooms)
         results.append(entry)
         if entry.get("error"):
             failed.append(facts.name)
@@ -82,15 +88,14 @@ def autoscale_round(backend, config, states, now, check_mode=False, names=None, 
             "failed": failed}
 
 
-def _one(backend, facts, config, state, now, check_mode, stage, given_metrics, interval, rooms):
+def _one(backend, facts, config, state, now, check_mode, stage, utilisation, rooms):
     entry = {"name": facts.name, "state_before": facts.state, "changed": False, "changes": [], "live": [],
              "config": [], "pending": [], "decisions": [], "skipped": None, "warnings": []}
     try:
         if facts.state != STATE_RUNNING:
             decision = decide_desktop(facts, None, state, config, now)
         else:
-            utilisation = given_metrics if given_metrics is not None else backend.utilisation(facts.name, interval)
-            decision = decide_desktop(facts, utilisation, state, config, now, stage=stage,
+            decision = decide_desktop(facts, measured(utilisation), state, config, now, stage=stage,
                                       host_room=rooms.get(facts.node))
         entry.update(decision.to_dict())
         entry["state"] = decision.state

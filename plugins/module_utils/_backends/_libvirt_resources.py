@@ -24,6 +24,7 @@ import time
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _libvirt_xml as lxml
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends._libvirt_domain import BALLOON_NAMESPACE
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import measured
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput, ShadowDeskError
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._model import (
     APPLIED_CONFIG, APPLIED_LIVE, APPLIED_PENDING, STATE_RUNNING, STATE_SAVED, STATE_SHUTOFF, ResourceChange,
@@ -176,15 +177,40 @@ class LibvirtResources:
                             BALLOON_NAMESPACE, lv.VIR_DOMAIN_AFFECT_LIVE)
 
     def utilisation(self, name, interval=1.0):
+        return measured(self.utilisation_many([name], interval)[name])
+
+    def utilisation_many(self, names, interval=1.0):
+        # every first CPU sample, one wait, every second sample: N desktops cost one interval, not N
+        out, firsts = {}, {}
+        for name in names:
+            try:
+                firsts[name] = self._first_cpu_sample(name)
+            except ShadowDeskError as exc:
+                out[name] = exc
+        if any(sample is not None for _dom, sample in firsts.values()):
+            time.sleep(max(float(interval), 0.1))
+        for name, (dom, sample) in firsts.items():
+            try:
+                out[name] = self._utilisation_since(name, dom, sample)
+            except ShadowDeskError as exc:
+                out[name] = exc
+        return out
+
+    def _first_cpu_sample(self, name):
+        """``(dom, (online vCPUs, vCPU time ns, monotonic time))``; no sample for a desktop that is not running."""
         dom = self._domain(name)
-        sampled_at = _now()
         if not dom.isActive():
-            return {"cpu_percent": 0.0, "memory": {}, "disks": {}, "nets": {}, "sampled_at": sampled_at,
-                    "state": self._power_state(dom)[0]}
+            return dom, None
         with self._call("measure utilisation", name):
             online = dom.vcpusFlags(self._lv.VIR_DOMAIN_VCPU_LIVE) or 1
-            cpu0, wall0 = self._guest_cpu_ns(dom), time.monotonic()
-            time.sleep(max(float(interval), 0.1))
+            return dom, (online, self._guest_cpu_ns(dom), time.monotonic())
+
+    def _utilisation_since(self, name, dom, sample):
+        if sample is None:
+            return {"cpu_percent": 0.0, "memory": {}, "disks": {}, "nets": {}, "sampled_at": _now(),
+                    "state": self._power_state(dom)[0]}
+        online, cpu0, wall0 = sample
+        with self._call("measure utilisation", name):
             cpu1, wall1 = self._guest_cpu_ns(dom), time.monotonic()
             sampled_at = _now()
             root = lxml.parse(dom.XMLDesc(0))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import math
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput, OperationRefused
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput, OperationRefused, ShadowDeskError
 
 
 def option_seconds(options, key, default):
@@ -77,6 +77,19 @@ class DesktopBackend(abc.ABC):
         ``memory`` (``{'actual_mib', 'unused_mib', 'available_mib', 'rss_mib'}`` where known), ``disks``
         (``{disk0: {'rd_bytes', 'wr_bytes', 'rd_req', 'wr_req'}}``), ``nets`` (``{net0: {'rx_bytes', 'tx_bytes'}}``),
         ``sampled_at`` (ISO-8601 UTC)."""
+
+    def utilisation_many(self, names, interval=1.0):
+        """Measure several desktops over the same ``interval`` (one autoscale round over a hypervisor): ``{name:
+        utilisation dict, or the ShadowDeskError its measurement raised}``, so one unreadable desktop does not
+        stop the others. The default measures one after the other (``len(names) x interval``); the adapters take
+        every first sample, wait once and take every second one, so a round stays within a minute."""
+        out = {}
+        for name in names:
+            try:
+                out[name] = self.utilisation(name, interval)
+            except ShadowDeskError as exc:
+                out[name] = exc
+        return out
 
     def host_capacity(self, node=None):
         """The node's size for the autoscale loop: ``{"cpus", "memory_mib", "free_memory_mib"}``; None when the
@@ -192,3 +205,10 @@ def summary_of(facts):
     return {"name": facts.name, "user": facts.user, "state": facts.state, "node": facts.node,
             "backend": facts.backend, "backend_id": facts.backend_id, "vcpus": size.vcpus,
             "memory_mib": size.memory_mib, "max_vcpus": facts.max_vcpus, "max_memory_mib": facts.max_memory_mib}
+
+
+def measured(value):
+    """One entry of ``utilisation_many``: the utilisation dict, or raise the error its measurement met."""
+    if isinstance(value, ShadowDeskError):
+        raise value
+    return value

@@ -31,7 +31,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _p
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _pve_config as pc
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends import _pve_network
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends._pve_client import PveClient
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import DesktopBackend
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._backends.base import DesktopBackend, measured
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import (
     Conflict, DesktopNotFound, InvalidInput, OperationRefused, ShadowDeskError,
 )
@@ -166,14 +166,27 @@ class ProxmoxBackend(DesktopBackend):
         return result
 
     def utilisation(self, name, interval=1.0):
-        vm = self._vm(name)
-        first = self._status(vm)
-        if interval and first.get("status") == "running":
+        return measured(self.utilisation_many([name], interval)[name])
+
+    def utilisation_many(self, names, interval=1.0):
+        # every first status, one wait, every second status: N desktops cost one interval, not N
+        out, firsts = {}, {}
+        for name in names:
+            try:
+                vm = self._vm(name)
+                firsts[name] = (vm, self._status(vm))
+            except ShadowDeskError as exc:
+                out[name] = exc
+        wait = bool(interval) and any(status.get("status") == "running" for _vm, status in firsts.values())
+        if wait:
             time.sleep(float(interval))
-            second = self._status(vm)
-        else:
-            second = first
-        return _utilisation_of(first, second, float(interval or 0))
+        for name, (vm, first) in firsts.items():
+            try:
+                second = self._status(vm) if wait and first.get("status") == "running" else first
+                out[name] = _utilisation_of(first, second, float(interval or 0))
+            except ShadowDeskError as exc:
+                out[name] = exc
+        return out
 
     def host_capacity(self, node=None):
         node = node or self.options.get("node")
