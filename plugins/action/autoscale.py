@@ -48,11 +48,11 @@ class ActionModule(ActionBase):
         try:
             key = own["state_key"] or hypervisor_key(module_args, (task_vars or {}).get("inventory_hostname"))
             with self._store(own) as store:
-                states = store.autoscale_states(key)
+                states, versions = store.load_autoscale_states(key)
             module_args["policy_state"] = states
             round_result = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
             result.update(round_result)
-            result["stored_state"] = self._keep(own, key, len(states), result.pop("policy_state", None))
+            result["stored_state"] = self._keep(own, key, states, versions, result.pop("policy_state", None))
         except ShadowDeskError as exc:
             raise AnsibleActionFail(str(exc), result=dict(exc.details)) from None
         except OSError as exc:  # the controller's data directory (SQLite file)
@@ -68,13 +68,19 @@ class ActionModule(ActionBase):
     def _store(self, own):
         return HistoryStore.for_data_dir(own["data_dir"], read_only=self._task.check_mode, **store_options(own))
 
-    def _keep(self, own, key, loaded, states):
-        """Write the round's states back (unless check mode, or no round ran); say what happened to them."""
-        kept = {"key": key, "loaded": loaded, "saved": [], "dropped": [], "unchanged": loaded}
+    def _keep(self, own, key, loaded, versions, states):
+        """Write the round's states back (unless check mode, or no round ran), leaving alone what an overlapping
+        round of the same hypervisor wrote meanwhile; say what happened to them."""
+        kept = {"key": key, "loaded": len(loaded), "saved": [], "dropped": [], "conflicts": [],
+                "unchanged": len(loaded)}
         if states is None:
             return dict(kept, note="the round did not run: the stored state is unchanged")
         if self._task.check_mode:
             return dict(kept, note="check mode: the stored state is unchanged")
         with self._store(own) as store:
-            kept.update(store.save_autoscale_states(key, states))
+            kept.update(store.save_autoscale_states(key, states, versions=versions))
+        if kept["conflicts"]:
+            self._display.warning(
+                "another autoscale round of %s wrote the state of %s while this one ran (overlapping runs: run one "
+                "round per hypervisor at a time); its newer state was kept" % (key, ", ".join(kept["conflicts"])))
         return kept

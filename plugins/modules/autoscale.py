@@ -25,8 +25,9 @@ description:
     C(autoscale_state), docs/autoscale.md). A desktop no longer managed on the hypervisor has its state dropped.
     With O(keep_state=false) it is passed in with O(policy_state) and returned as RV(policy_state) instead.
   - The round itself runs on the task's host (the module); the store options stay on the controller.
-  - Do not run two rounds of the same hypervisor at the same time (AWX - concurrent jobs off; cron - C(flock)),
-    since the later one would overwrite the state the earlier one wrote.
+  - Run one round of a hypervisor at a time (AWX - concurrent jobs off; cron - C(flock)). Should two overlap,
+    the one that finishes later does not overwrite a desktop's state the other wrote meanwhile (it keeps the
+    newer one and warns, see RV(stored_state)), but both rounds may have acted on that desktop.
   - The P(shadowdesk.vdi.autoscale#role) role and C(playbooks/autoscale.yml) run it every minute.
 author:
   - ShadowDesk engineers (@shadowdesk)
@@ -230,11 +231,13 @@ policy_state:
 stored_state:
   description:
     - What happened to the stored policy state - C(key) (the hypervisor), C(loaded) (desktops read), C(saved)
-      (desktops whose state was written), C(dropped) (desktops no longer managed), C(unchanged) (count), and a
-      C(note) when nothing was written (check mode, or the round did not run).
+      (desktops whose state was written), C(dropped) (desktops no longer managed), C(unchanged) (count),
+      C(conflicts) (desktops whose state an overlapping round wrote meanwhile; theirs was kept), and a C(note)
+      when nothing was written (check mode, or the round did not run).
   returned: with O(keep_state=true)
   type: dict
-  sample: {key: "libvirt qemu:///system on hv1", loaded: 2, saved: [desk-alice, desk-bob], dropped: [], unchanged: 0}
+  sample: {key: "libvirt qemu:///system on hv1", loaded: 2, saved: [desk-alice, desk-bob], dropped: [], conflicts: [],
+           unchanged: 0}
 failed_desktops:
   description: Desktops whose round failed.
   returned: always

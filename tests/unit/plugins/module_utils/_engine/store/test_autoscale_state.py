@@ -26,7 +26,7 @@ def test_states_round_trip_per_hypervisor(db):
         assert store.autoscale_states("libvirt qemu:///system on h1") == {}
         outcome = store.save_autoscale_states("libvirt qemu:///system on h1", {"desk-a": state(1), "desk-b": state(0)},
                                               at=T1)
-        assert outcome == {"saved": ["desk-a", "desk-b"], "dropped": [], "unchanged": 0}
+        assert outcome == {"saved": ["desk-a", "desk-b"], "dropped": [], "unchanged": 0, "conflicts": []}
         store.save_autoscale_states("libvirt qemu:///system on h2", {"desk-a": state(2)}, at=T1)
         assert store.autoscale_states("libvirt qemu:///system on h1") == {"desk-a": state(1), "desk-b": state(0)}
         assert store.autoscale_states("libvirt qemu:///system on h2") == {"desk-a": state(2)}, \
@@ -38,7 +38,7 @@ def test_a_desktop_the_round_no_longer_returns_is_dropped_and_equal_states_are_n
         store.save_autoscale_states("pve", {"desk-a": state(1), "desk-gone": state(0)}, at=T1)
         store.save_autoscale_states("other", {"desk-gone": state(0)}, at=T1)
         outcome = store.save_autoscale_states("pve", {"desk-a": state(1), "desk-new": state(0)}, at=T2)
-        assert outcome == {"saved": ["desk-new"], "dropped": ["desk-gone"], "unchanged": 1}
+        assert outcome == {"saved": ["desk-new"], "dropped": ["desk-gone"], "unchanged": 1, "conflicts": []}
         assert sorted(store.autoscale_states("pve")) == ["desk-a", "desk-new"]
         assert store.autoscale_states("other") == {"desk-gone": state(0)}, "only this hypervisor's rows go"
         times = store.autoscale_state_times("pve")
@@ -46,11 +46,39 @@ def test_a_desktop_the_round_no_longer_returns_is_dropped_and_equal_states_are_n
         assert times["desk-new"] == datetime.datetime(2026, 11, 23, 8, 1, tzinfo=UTC)
 
         changed = store.save_autoscale_states("pve", {"desk-a": state(2), "desk-new": state(0)}, at=T2)
-        assert changed == {"saved": ["desk-a"], "dropped": [], "unchanged": 1}
+        assert changed == {"saved": ["desk-a"], "dropped": [], "unchanged": 1, "conflicts": []}
         assert store.autoscale_states("pve")["desk-a"] == state(2)
         assert store.save_autoscale_states("pve", {}, at=T2) == {"saved": [], "dropped": ["desk-a", "desk-new"],
-                                                                 "unchanged": 0}
+                                                                 "unchanged": 0, "conflicts": []}
         assert store.autoscale_states("pve") == {}
+
+
+def test_a_round_never_puts_back_what_an_overlapping_round_wrote_meanwhile(db):
+    location = db.location()
+    with HistoryStore(location) as store:
+        store.save_autoscale_states("h", {"desk-a": state(0), "desk-b": state(0), "desk-c": state(0)}, at=T1)
+        loaded, versions = store.load_autoscale_states("h")  # the slow round starts
+        assert loaded == {"desk-a": state(0), "desk-b": state(0), "desk-c": state(0)} and sorted(versions) == [
+            "desk-a", "desk-b", "desk-c"]
+    with HistoryStore(location) as other:  # a faster, overlapping round of the same hypervisor finishes first
+        other.save_autoscale_states("h", {"desk-a": state(5), "desk-b": state(0), "desk-c": state(0),
+                                          "desk-new": state(1)}, at=T2)  # b and c unchanged: not rewritten
+    with HistoryStore(location) as store:  # the slow round saves what it computed from the older states
+        outcome = store.save_autoscale_states("h", {"desk-a": state(1), "desk-b": state(1), "desk-c": state(1)},
+                                              versions=versions)
+        assert outcome == {"saved": ["desk-b", "desk-c"], "dropped": [], "unchanged": 0,
+                           "conflicts": ["desk-a", "desk-new"]}
+        assert store.autoscale_states("h") == {"desk-a": state(5), "desk-b": state(1), "desk-c": state(1),
+                                               "desk-new": state(1)}, "the other round's newer rows are kept"
+
+
+def test_a_row_another_round_dropped_is_not_brought_back(db):
+    with HistoryStore(db.location()) as store:
+        store.save_autoscale_states("h", {"desk-a": state(0), "desk-b": state(0)}, at=T1)
+        _loaded, versions = store.load_autoscale_states("h")
+        store.save_autoscale_states("h", {"desk-a": state(0)}, at=T2)  # the other round: desk-b was removed
+        outcome = store.save_autoscale_states("h", {"desk-a": state(0), "desk-b": state(2)}, versions=versions)
+        assert outcome["conflicts"] == ["desk-b"] and "desk-b" not in store.autoscale_states("h")
 
 
 def test_states_survive_reopening_the_store(db):
