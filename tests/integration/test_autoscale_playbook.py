@@ -2,7 +2,8 @@
 the history store between runs (the low-readings counter of run 1 lets run 2 come down), ``--check`` changes
 neither the desktop nor the store, and a rerun on an unchanged, idle desktop changes nothing. Then the autoscale
 action's own options on the Proxmox VE stand-in (``keep_state``, check mode on a fresh data directory), and the
-state in a shared PostgreSQL store (as under AWX).
+state in a shared PostgreSQL store (as under AWX), the plan's current stage as the floor, and a hypervisor that
+fails without stopping the others (libvirt's test driver).
 
 One guest, idle after its boot: every round measures it for real (no injected readings). The policy recommends
 only from 6 readings on, so the store is seeded with the CPU history of a mostly idle desktop (as earlier
@@ -28,6 +29,7 @@ from integration.test_store_postgresql import pg  # noqa: F401  # pylint: disabl
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
 from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._autoscale_store import hypervisor_key
 from ansible_collections.shadowdesk.vdi.tests.postgres_server import TEST_PASSWORD
+from ansible_collections.shadowdesk.vdi.tests.stand_ins.libvirt_test_node import write_node
 
 pytestmark = pytest.mark.playbook
 
@@ -212,3 +214,18 @@ def test_the_plans_current_stage_is_the_floor(pve_stand_in, tmp_path):
     assert "cpu up 1.0 -> 2.0 (below its floor (2 CPUs)" in run.stdout and run.changed == 1, run.stdout[-3000:]
     facts = run_module("desktop_info", dict(desk.connection, name=name))["desktops"][0]
     assert facts["config"]["vcpus"] == 2 and not facts["config"]["cpu_limit"]
+
+
+def test_a_hypervisor_that_fails_does_not_stop_the_others(tmp_path):
+    uri = write_node(tmp_path / "node.xml", [dict(name="desk-one", user="one", state="running")])
+    data_dir = tmp_path / "data"
+    extra = {"shadowdesk_data_dir": str(data_dir), "shadowdesk_connection": {"backend": "libvirt", "api_timeout": 10},
+             "shadowdesk_node_connections": {"broken": {"uri": "qemu:///no-such-path"}, "good": {"uri": uri}},
+             "shadowdesk_autoscale_bounds": {"cpu": {"min": 1, "max": 1}}}
+    run = run_playbook("autoscale", tmp_path, extra)
+    assert run.rc != 0 and run.failed == 1, run.output[-3000:]
+    assert "libvirt qemu:///no-such-path on localhost: FAILED: Cannot connect to libvirt" in run.stdout, run.stdout
+    assert "libvirt %s on localhost: 1 desktops, 0 changed; state saved for 1" % uri in run.stdout, run.stdout
+    assert "Traceback" not in run.output
+    with HistoryStore(str(data_dir / "history.sqlite3"), read_only=True) as store:
+        assert list(store.autoscale_states("libvirt %s on localhost" % uri)) == ["desk-one"]
