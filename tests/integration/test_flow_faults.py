@@ -130,8 +130,9 @@ def test_libvirtd_killed_during_a_disconnect_then_a_rerun_converges(lv_desk, tmp
     data_dir = tmp_path / "data"
     name = working_session(lv_desk, tmp_path, data_dir)
     dom = lv_desk.conn.lookupByName(name)
-    # Dirty 300 MiB of guest RAM so the save takes seconds, long enough to kill the daemon in the middle of it.
-    fill = "dd if=/dev/urandom of=/root/fill bs=1M count=300 2>/dev/null"
+    # Dirty 180 MiB of guest RAM (its root is a RAM disk of half the 512 MiB) so the save takes seconds, long
+    # enough to kill the daemon in the middle of it.
+    fill = "dd if=/dev/urandom of=/root/fill bs=1M count=180 2>/dev/null"
     code, _out, err = guest_exec(dom, ["/bin/sh", "-c", fill], timeout=300)
     assert code == 0, err
 
