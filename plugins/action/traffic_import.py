@@ -24,9 +24,11 @@ from ansible_collections.shadowdesk.vdi.plugins.plugin_utils._controller_action 
 
 ARGUMENT_SPEC = dict(
     data_dir=dict(type="path"),
-    src=dict(type="path", required=True),
+    src=dict(type="path"),
+    aggregates=dict(type="list", elements="dict"),
+    source=dict(type="str"),
     format=dict(type="str", choices=["csv", "json"]),
-    usage_classes=dict(type="dict", required=True),
+    usage_classes=dict(type="dict"),
     app_classes=dict(type="dict"),
     services=dict(type="dict"),
     prefix_v4=dict(type="int", default=24),
@@ -52,10 +54,30 @@ def read_text(path):
         raise InvalidInput("%s is not UTF-8 text (%s); export the flows as CSV or JSON" % (path, exc)) from None
 
 
+AGGREGATE_KEYS = {"hour", "usage_class", "app_class", "destination", "bytes", "packets", "flows", "connections"}
+
+
+def sampled_rows(rows):
+    """Rows of ``traffic_sample`` (anonymous already); a row with any other field is refused, so nothing that
+    could identify a desktop is ever stored by mistake."""
+    for index, row in enumerate(rows):
+        extra = set(row) - AGGREGATE_KEYS
+        if extra:
+            raise InvalidInput("aggregates[%d] has fields an anonymous aggregate does not have: %s"
+                               % (index, ", ".join(sorted(extra))))
+    return rows
+
+
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
+    VALIDATION = {"required_one_of": [("src", "aggregates")], "mutually_exclusive": [("src", "aggregates")],
+                  "required_by": {"aggregates": ("source",)}}
 
     def work(self, args):
+        if args["aggregates"] is not None:
+            return self._store(args, sampled_rows(args["aggregates"]), {"records": None}, args["source"])
+        if not args["usage_classes"]:
+            raise AnsibleActionFail("usage_classes is required with src")
         try:
             src = self._find_needle("files", args["src"])
         except AnsibleError:
@@ -66,19 +88,25 @@ class ActionModule(ControllerAction):
         text, digest = read_text(src)
         rows, anonymised = flows.aggregate(flows.read_records(text, fmt=args["format"], source=args["src"]),
                                            classifier)
+        return self._store(args, rows, anonymised, "flows:" + digest[:32])
+
+    def _store(self, args, rows, anonymised, source):
         check = self._task.check_mode
         store = HistoryStore.for_data_dir(args["data_dir"], read_only=check, **store_options(args))
         try:
-            stored = store.add_traffic(rows, "flows:" + digest[:32], dry_run=check).to_dict()
+            stored = store.add_traffic(rows, source, dry_run=check).to_dict()
             location = store.location
         finally:
             store.close()
-        return {
+        result = {
             "changed": stored["added"] > 0,
             "report": dict(anonymised, rows=len(rows), added=stored["added"], duplicates=stored["duplicates"]),
             "added": stored["added"],
             "db": location,
-            "msg": "flows: read %d, used %d, suppressed %d classes (k=%d), %d hourly rows added, %d already stored"
-                   % (anonymised["records"], anonymised["used"], anonymised["suppressed_classes"], anonymised["k"],
-                      stored["added"], stored["duplicates"]),
+            "msg": "%s: %d hourly rows added, %d already stored" % (source, stored["added"], stored["duplicates"]),
         }
+        if anonymised.get("records") is not None:
+            result["msg"] = "flows: read %d, used %d, suppressed %d classes (k=%d), %d hourly rows added, %d already " \
+                            "stored" % (anonymised["records"], anonymised["used"], anonymised["suppressed_classes"],
+                                        anonymised["k"], stored["added"], stored["duplicates"])
+        return result

@@ -32,9 +32,20 @@ extends_documentation_fragment:
   - shadowdesk.vdi._history_store
 options:
   src:
-    description: The flow export on the controller (relative paths are searched like other C(files/) lookups).
+    description:
+      - The flow export on the controller (relative paths are searched like other C(files/) lookups).
+      - Give O(src) or O(aggregates).
     type: path
-    required: true
+  aggregates:
+    description:
+      - Rows M(shadowdesk.vdi.traffic_sample) made on a hypervisor (anonymised there), stored as they are. A row with
+        any field other than C(hour), C(usage_class), C(app_class), C(destination), C(bytes), C(packets), C(flows)
+        and C(connections) is refused.
+    type: list
+    elements: dict
+  source:
+    description: With O(aggregates), the sample's label (its RV(shadowdesk.vdi.traffic_sample#module:source)).
+    type: str
   format:
     description: V(csv) or V(json) (a list of objects, or one object per line). Default is to tell from the content.
     type: str
@@ -42,9 +53,8 @@ options:
   usage_classes:
     description:
       - Desktop groups by source network, C(name -> [CIDR, ...]). A flow whose source is in no group is not a
-        desktop's and is skipped (counted).
+        desktop's and is skipped (counted). Required with O(src).
     type: dict
-    required: true
   app_classes:
     description:
       - Application classes by protocol and destination port, C(name -> ["tcp/443", "udp/53", "tcp/8000-8100"]).
@@ -80,6 +90,11 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Store a hypervisor's connection sample
+  shadowdesk.vdi.traffic_import:
+    aggregates: "{{ sampled.rows }}"
+    source: "{{ sampled.source }}"
+
 - name: Import last night's flow export of the desktop subnets
   shadowdesk.vdi.traffic_import:
     src: /var/tmp/flows-2026-12-06.csv.gz

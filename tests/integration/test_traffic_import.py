@@ -96,3 +96,43 @@ def test_flows_are_stored_anonymised_once(tmp_path):
                     ("2026-12-01T10:00:00.000000Z", "office", "video", "video-conference", 21_000_000)]
     for secret in USERS + ["10.20.0.", "198.51.100", "192.0.2.1"]:
         assert secret not in dump, secret  # no user, desktop address, or suppressed destination in the store
+
+
+SAMPLE_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  vars:
+    rows:
+      - {{hour: "2026-12-07T09:00:00Z", usage_class: office, app_class: web, destination: 192.0.2.0/24,
+         bytes: 5000, packets: 10, flows: 2, connections: 0.1}}
+  tasks:
+    - shadowdesk.vdi.traffic_import: {{aggregates: "{{{{ rows }}}}", source: "conntrack:abcd:2026-12-07T09:05:00Z"}}
+      register: first
+    - shadowdesk.vdi.traffic_import: {{aggregates: "{{{{ rows }}}}", source: "conntrack:abcd:2026-12-07T09:05:00Z"}}
+      register: again
+    - shadowdesk.vdi.traffic_import:
+        aggregates: "{{{{ [rows[0] | combine({{'src': '10.20.0.7'}})] }}}}"
+        source: "conntrack:abcd:2026-12-07T09:10:00Z"
+      register: leaky
+      ignore_errors: true
+    - shadowdesk.vdi.traffic_import: {{aggregates: "{{{{ rows }}}}"}}
+      register: no_source
+      ignore_errors: true
+    - ansible.builtin.copy:
+        dest: "{out}"
+        content: "{{{{ {{'first': first, 'again': again, 'leaky': leaky, 'no_source': no_source}} | to_json }}}}"
+        mode: "0600"
+"""
+
+
+def test_samples_from_a_hypervisor_are_stored_once_and_never_with_an_address(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out.json"
+    proc = run_playbook(tmp_path, SAMPLE_PLAY.format(out=out), data)
+    assert proc.returncode == 0, proc.output
+    got = json.loads(out.read_text())
+    assert got["first"]["changed"] and got["first"]["added"] == 1
+    assert not got["again"]["changed"] and got["again"]["report"]["duplicates"] == 1
+    assert got["leaky"]["failed"] and "src" in got["leaky"]["msg"]
+    assert got["no_source"]["failed"] and "source" in got["no_source"]["msg"]
+    with sqlite3.connect(str(data / "history.sqlite3")) as db:
+        assert db.execute("SELECT COUNT(*), SUM(bytes) FROM traffic_hourly").fetchone() == (1, 5000)
