@@ -4,7 +4,7 @@
 """Action plugin of shadowdesk.vdi.traffic_import (documentation: plugins/modules/traffic_import.py).
 
 Controller-side, like history_import: the flow export is gathered on the controller and the store lives there.
-The flows are anonymised while they are read (``_engine/flows.py``); only the hourly aggregates reach the store,
+The flows are anonymised while they are read (``_decisions/flow_aggregate.py``); only the hourly aggregates reach the store,
 in one transaction (rolled back in check mode, so the report is exact). The import's identity is the file's
 digest: importing the same export again adds nothing.
 """
@@ -16,6 +16,7 @@ import hashlib
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import flow_aggregate
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import flows
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
@@ -33,7 +34,7 @@ ARGUMENT_SPEC = dict(
     services=dict(type="dict"),
     prefix_v4=dict(type="int", default=24),
     prefix_v6=dict(type="int", default=48),
-    k=dict(type="int", default=flows.DEFAULT_K),
+    k=dict(type="int", default=flow_aggregate.DEFAULT_K),
     **HISTORY_STORE_ARGS
 )
 
@@ -82,12 +83,12 @@ class ActionModule(ControllerAction):
             src = self._find_needle("files", args["src"])
         except AnsibleError:
             raise AnsibleActionFail("src %s not found on the controller" % args["src"]) from None
-        classifier = flows.FlowClassifier(args["usage_classes"], app_classes=args["app_classes"],
-                                          services=args["services"], prefix_v4=args["prefix_v4"],
-                                          prefix_v6=args["prefix_v6"], k=args["k"])
+        classifier = flow_aggregate.FlowClassifier(args["usage_classes"], app_classes=args["app_classes"],
+                                                   services=args["services"], prefix_v4=args["prefix_v4"],
+                                                   prefix_v6=args["prefix_v6"], k=args["k"])
         text, digest = read_text(src)
-        rows, anonymised = flows.aggregate(flows.read_records(text, fmt=args["format"], source=args["src"]),
-                                           classifier)
+        records = flows.read_records(text, fmt=args["format"], source=args["src"])
+        rows, anonymised = flow_aggregate.aggregate(records, classifier)
         return self._store(args, rows, anonymised, "flows:" + digest[:32])
 
     def _store(self, args, rows, anonymised, source):

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: ShadowDesk engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PRIVATE: flow export files (CSV or JSON) -> flow records. The anonymising aggregation they go through is
-``_decisions/flow_aggregate.py`` (re-exported here for the controller's callers)."""
+"""PRIVATE: flow export files (CSV or JSON) -> flow records, for the anonymising aggregation of
+``_decisions/flow_aggregate.py``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import csv
 import io
 import json
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.flow_aggregate import (  # noqa: F401 pylint: disable=unused-import
-    DEFAULT_K, FIELD_ALIASES, REQUIRED, FlowClassifier, aggregate,
-)
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.flow_aggregate import FIELD_ALIASES, REQUIRED
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
+
 
 def read_records(text, fmt=None, source="flow file"):
     """Flow records from CSV or JSON text (a list of objects, or one object per line). Malformed -> InvalidInput."""
@@ -43,4 +42,3 @@ def read_records(text, fmt=None, source="flow file"):
         raise InvalidInput("%s: no column for %s (header: %s)" % (source, ", ".join(missing), ", ".join(header)[:200]),
                            source=source)
     return list(reader)
-

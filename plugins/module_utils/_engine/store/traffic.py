@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """PRIVATE: anonymous hourly traffic aggregates (table ``traffic_hourly``), the input of the traffic forecasts.
 
-Rows come only from ``_engine/flows.py`` (already anonymised and k-suppressed): the table has no column for a
+Rows come only from ``_decisions/flow_aggregate.py`` (already anonymised and k-suppressed): the table has no column for a
 user, a desktop name or an address of a desktop, so none can be stored. A row is identified by (hour, usage class,
 application class, destination, source), where ``source`` names the import (e.g. a digest of the flow file), so
 importing the same file again adds nothing and two different files for the same hour add up.

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import flow_aggregate
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import flows
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput
 
@@ -20,7 +21,7 @@ def _flow(src, dst, port=443, proto="tcp", start="2026-11-02T09:10:00Z", end="20
 
 def test_no_user_desktop_or_source_address_in_the_rows_and_report():
     records = [_flow("198.18.1.%d" % i, "203.0.113.%d" % i) for i in range(1, 8)]
-    rows, report = flows.aggregate(records, flows.FlowClassifier(CLASSES, k=5))
+    rows, report = flow_aggregate.aggregate(records, flow_aggregate.FlowClassifier(CLASSES, k=5))
     text = json.dumps(rows, default=str) + json.dumps(report)
     assert rows and report["used"] == 7
     for i in range(1, 8):
@@ -35,16 +36,16 @@ def test_no_user_desktop_or_source_address_in_the_rows_and_report():
 def test_classes_from_fewer_than_k_desktops_are_suppressed():
     many = [_flow("198.18.1.%d" % i, "203.0.113.9") for i in range(1, 6)]
     few = [_flow("198.18.2.%d" % i, "192.0.2.1", port=22) for i in range(1, 5)] * 3
-    rows, report = flows.aggregate(many + few, flows.FlowClassifier(CLASSES, k=5))
+    rows, report = flow_aggregate.aggregate(many + few, flow_aggregate.FlowClassifier(CLASSES, k=5))
     assert {(r["usage_class"], r["app_class"]) for r in rows} == {("engineering", "web")}
     assert report["suppressed_classes"] == 1 and report["suppressed_flows"] == 12
-    rows, _report = flows.aggregate(many + few, flows.FlowClassifier(CLASSES, k=4))
+    rows, _report = flow_aggregate.aggregate(many + few, flow_aggregate.FlowClassifier(CLASSES, k=4))
     assert {(r["usage_class"], r["app_class"]) for r in rows} == {("engineering", "web"), ("sales", "ssh")}
 
 
 def test_flow_spanning_hours_is_split_by_overlap_and_named_service_wins():
-    cls = flows.FlowClassifier(CLASSES, services={"office": ["52.96.0.0/14"]}, k=1)
-    rows, _report = flows.aggregate([_flow("198.18.1.1", "52.97.1.1", start="2026-11-02T09:30:00Z",
+    cls = flow_aggregate.FlowClassifier(CLASSES, services={"office": ["52.96.0.0/14"]}, k=1)
+    rows, _report = flow_aggregate.aggregate([_flow("198.18.1.1", "52.97.1.1", start="2026-11-02T09:30:00Z",
                                      end="2026-11-02T10:30:00Z", nbytes=3600)], cls)
     assert [(r["hour"].hour, r["bytes"], r["connections"], r["flows"]) for r in rows] == [
         (9, 1800, 0.5, 1), (10, 1800, 0.5, 0)]
@@ -56,8 +57,8 @@ def test_ipfix_names_epoch_milliseconds_and_custom_app_classes():
            "sourceIPv4Address": "198.18.1.1", "destinationIPv4Address": "198.51.100.1",
            "destinationTransportPort": 8443, "protocolIdentifier": 6, "octetDeltaCount": 500,
            "packetDeltaCount": 5}
-    cls = flows.FlowClassifier(CLASSES, app_classes={"alt_web": ["tcp/8000-8999"]}, k=1)
-    rows, _report = flows.aggregate([rec], cls)
+    cls = flow_aggregate.FlowClassifier(CLASSES, app_classes={"alt_web": ["tcp/8000-8999"]}, k=1)
+    rows, _report = flow_aggregate.aggregate([rec], cls)
     assert rows[0]["app_class"] == "alt_web" and rows[0]["bytes"] == 500
 
 
@@ -67,7 +68,7 @@ def test_csv_and_json_readers_and_bad_records_counted():
                "yesterday,2026-11-02T09:01:00Z,198.18.1.1,198.51.100.1,443,tcp,10,1\n" \
                "2026-11-02T09:00:00Z,2026-11-02T09:01:00Z,10.9.9.9,198.51.100.1,443,tcp,10,1\n"
     records = flows.read_records(csv_text)
-    rows, report = flows.aggregate(records, flows.FlowClassifier(CLASSES, k=1))
+    rows, report = flow_aggregate.aggregate(records, flow_aggregate.FlowClassifier(CLASSES, k=1))
     assert report["used"] == 1 and report["records"] == 3
     assert set(report["skipped"]) == {"malformed field (start is not a time)", "source is not in any usage class"}
     assert flows.read_records(json.dumps({"flows": records})) == records
@@ -87,4 +88,4 @@ def test_malformed_flow_files_fail_clearly(text, match):
                                     {"usage_classes": CLASSES, "k": 0}])
 def test_bad_classifier_config(kwargs):
     with pytest.raises(InvalidInput):
-        flows.FlowClassifier(**kwargs)
+        flow_aggregate.FlowClassifier(**kwargs)

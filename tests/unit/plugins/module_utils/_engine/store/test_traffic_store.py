@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine import flows
+from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import flow_aggregate
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._engine.store import HistoryStore
 
 
@@ -25,7 +25,7 @@ def _records():
 
 
 def test_no_user_or_desktop_reaches_the_store_and_reimport_adds_nothing(store, db):
-    rows, report = flows.aggregate(_records(), flows.FlowClassifier({"eng": ["198.18.1.0/24"]}, k=5))
+    rows, report = flow_aggregate.aggregate(_records(), flow_aggregate.FlowClassifier({"eng": ["198.18.1.0/24"]}, k=5))
     assert report["suppressed_classes"] == 1
     assert store.add_traffic(rows, source="flows-2026-11-02.csv").added == 1
     assert store.add_traffic(rows, source="flows-2026-11-02.csv").duplicates == 1
