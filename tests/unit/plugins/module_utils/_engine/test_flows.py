@@ -45,8 +45,8 @@ def test_classes_from_fewer_than_k_desktops_are_suppressed():
 
 def test_flow_spanning_hours_is_split_by_overlap_and_named_service_wins():
     cls = flow_aggregate.FlowClassifier(CLASSES, services={"office": ["52.96.0.0/14"]}, k=1)
-    rows, _report = flow_aggregate.aggregate([_flow("198.18.1.1", "52.97.1.1", start="2026-11-02T09:30:00Z",
-                                     end="2026-11-02T10:30:00Z", nbytes=3600)], cls)
+    flow = _flow("198.18.1.1", "52.97.1.1", start="2026-11-02T09:30:00Z", end="2026-11-02T10:30:00Z", nbytes=3600)
+    rows, _report = flow_aggregate.aggregate([flow], cls)
     assert [(r["hour"].hour, r["bytes"], r["connections"], r["flows"]) for r in rows] == [
         (9, 1800, 0.5, 1), (10, 1800, 0.5, 0)]
     assert rows[0]["destination"] == "office"
