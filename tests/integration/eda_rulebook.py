@@ -33,14 +33,18 @@ def free_port():
 
 
 class Rulebook:
-    def __init__(self, workdir, env, hypervisor_events=True):
+    """The sessions rulebook by default (ready when its webhook answers); ``rulebook``/``variables`` run another
+    shipped rulebook, ready once ansible-rulebook runs."""
+
+    def __init__(self, workdir, env, hypervisor_events=True, rulebook=RULEBOOK, variables=None):
         self.workdir = pathlib.Path(workdir)
         self.port = free_port()
-        self.rulebook = RULEBOOK
+        self.rulebook = rulebook
+        self.has_webhook = rulebook == RULEBOOK
         (self.workdir / "inventory.yml").write_text(
             "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
             "      ansible_python_interpreter: %s\n" % sys.executable)
-        (self.workdir / "vars.yml").write_text(yaml.safe_dump({
+        (self.workdir / "vars.yml").write_text(yaml.safe_dump(variables if variables is not None else {
             "shadowdesk_webhook_port": self.port, "shadowdesk_hypervisor_events": hypervisor_events}))
         self.env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         self.env.update(ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), SHADOWDESK_WEBHOOK_TOKEN=TOKEN,
@@ -56,6 +60,8 @@ class Rulebook:
              "--print-events", "-v"],
             cwd=str(self.workdir), env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
+        if not self.has_webhook:
+            return self
         deadline = time.monotonic() + 120
         while True:
             try:

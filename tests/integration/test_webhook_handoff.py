@@ -1,11 +1,13 @@
 """The broker webhook's connect: the answer goes out first; the rulebook's playbook gets the event after the hand-off
-delay, so its start does not compete with the desktop the user just got."""
+delay, so its start does not compete with the desktop the user just got.
+
+Here and not under tests/unit: ansible-test's unit tree does not carry extensions/, where the source lives."""
 
 import asyncio
 import pathlib
 import runpy
 
-ROOT = pathlib.Path(__file__).resolve().parents[4]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "extensions" / "eda" / "plugins" / "event_source" / "broker_webhook.py"
 
 
