@@ -16,8 +16,8 @@ AUTOSCALE_RULEBOOK = ROOT / "extensions" / "eda" / "rulebooks" / "autoscale.yml"
 
 
 def test_the_rulebook_runs_one_round_per_tick_and_keeps_the_state(tmp_path):
-    uri = write_node(tmp_path / "node.xml", [dict(name="desk-one", user="one", state="running"),
-                                              dict(name="desk-two", user="two", state="saved")])
+    desktops = [dict(name="desk-one", user="one", state="running"), dict(name="desk-two", user="two", state="saved")]
+    uri = write_node(tmp_path / "node.xml", desktops)
     data_dir = tmp_path / "data"
     env = {"SHADOWDESK_BACKEND": "libvirt", "LIBVIRT_DEFAULT_URI": uri, "SHADOWDESK_DATA_DIR": str(data_dir)}
     # the test driver cannot set CPU quotas: bound the CPU to what the desktop has (the decision is still made)
