@@ -29,8 +29,8 @@ def inventory(path, *args, env=None):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def write_source(tmp_path, hypervisors, **extra):
-    path = tmp_path / "pool.desktops.yml"
+def write_source(tmp_path, hypervisors, filename="pool.desktops.yml", **extra):
+    path = tmp_path / filename
     path.write_text(yaml.safe_dump(dict(plugin="shadowdesk.vdi.desktops", hypervisors=hypervisors, **extra)))
     return path
 
@@ -76,17 +76,18 @@ def test_libvirt_host_groups_vars_constructed_options_and_cache(libvirt_testbed,
         assert hostvars["shadowdesk_size"] == {"vcpus": 1, "memory_mib": 256, "max_vcpus": 4,
                                                "max_memory_mib": 512}
 
+        # strict: a compose that fails fails the inventory (while the desktop exists, so a host is composed)
+        strict = write_source(tmp_path, [{"backend": "libvirt", "uri": libvirt_testbed.uri}], strict=True,
+                              filename="strict.desktops.yml", compose={"broken": "shadowdesk_no_such_var + 1"})
+        rc, _out, err = inventory(strict, "--graph")
+        assert rc != 0 and "shadowdesk_no_such_var" in err
+
         # the cached inventory is used while it is valid: the desktop is gone from libvirt but still listed
         assert not run_module("shadow_vm", dict(desk.connection, name=name, state="absent")).failed
         rc, graph, err = inventory(source, "--graph")
         assert rc == 0 and name in graph
         rc, graph, err = inventory(source, "--graph", "--flush-cache")
         assert rc == 0 and name not in graph
-
-        strict = write_source(tmp_path, [{"backend": "libvirt", "uri": libvirt_testbed.uri}], strict=True,
-                              compose={"broken": "shadowdesk_no_such_var + 1"})
-        rc, _out, err = inventory(strict, "--graph")
-        assert rc != 0 and "shadowdesk_no_such_var" in err
     finally:
         desk.cleanup()
 
