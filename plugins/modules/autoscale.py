@@ -126,7 +126,7 @@ options:
         type: float
       memory_margin_share: {description: Or this share of the used memory if larger (default 0.1)., type: float}
       slot_half_life_s: {description: Half-life of the hour-of-day histograms (default 7 days)., type: float}
-      overall_half_life_s: {description: Half-life of the overall histogram (default 24 h)., type: float}
+      overall_half_life_s: {description: Half-life of the overall histogram (default 2 h)., type: float}
       lookahead_s: {description: Also honour the demand of the hour this far ahead (default 3600)., type: float}
       time_of_day:
         description: Also keep hour-of-day histograms and plan on the current and the next hour (default false).

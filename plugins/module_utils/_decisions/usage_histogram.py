@@ -69,6 +69,15 @@ class DecayingHistogram:
         self.total = sum(self.weights.values())
         self.reference = float(at)
 
+    def set_half_life(self, half_life_s, at):
+        """Decay at another rate from ``at`` on; the weights as seen at ``at`` are kept (a policy whose half-life
+        changed keeps what its histograms learned)."""
+        if not half_life_s > 0:
+            raise ValueError("a histogram needs half_life_s > 0")
+        if self.reference is not None:
+            self._rescale(at)
+        self.half_life_s = float(half_life_s)
+
     def weight_at(self, at):
         """Total weight as seen at time ``at`` (decayed): roughly "how many recent samples back this up"."""
         if self.reference is None:

@@ -308,7 +308,8 @@ def test_histogram_survives_rescaling_and_json():
 
 def test_time_of_day_memory_anticipates_the_next_hour():
     # Busy 9:00-10:00 every weekday for two weeks, idle otherwise; at 8:10 the policy already wants more.
-    params = pol.PolicyParams(time_of_day=True)
+    # (a day-long overall memory behind the slots, so that Monday 07:00 has a fallback after the weekend's gap)
+    params = pol.PolicyParams(time_of_day=True, overall_half_life_s=86400.0)
     state = pol.ResourceState()
     day0 = 1_779_667_200.0  # a Monday 00:00 UTC
     for day in range(12):
@@ -327,3 +328,16 @@ def test_time_of_day_memory_anticipates_the_next_hour():
     for minute in range(0, 5 * 24 * 60, 5):
         pol.record(state, "cpu", 2.0 if 9 * 60 <= minute % 1440 < 10 * 60 else 0.1, day0 + minute * 60, flat)
     assert not state.slots and pol.recommendation(state, day0 + 5 * 86400, flat) < 0.5
+
+
+def test_a_stored_state_follows_a_changed_half_life_and_keeps_what_it_learned():
+    day, hours = pol.PolicyParams(overall_half_life_s=86400.0), pol.PolicyParams(overall_half_life_s=7200.0)
+    state = pol.ResourceState()
+    for minute in range(0, 600, 5):
+        pol.record(state, "cpu", 1.0, T0 + minute * 60, day)
+    learned = state.overall.weight_at(T0 + 600 * 60)
+    pol.record(state, "cpu", 1.0, T0 + 600 * 60, hours)
+    assert state.overall.half_life_s == 7200.0
+    assert state.overall.weight_at(T0 + 600 * 60) == pytest.approx(learned + 1.0)
+    # from then on it decays at the new rate: two hours halve it
+    assert state.overall.weight_at(T0 + 720 * 60) == pytest.approx((learned + 1.0) / 2)
