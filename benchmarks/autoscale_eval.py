@@ -46,7 +46,7 @@ from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions import (
 
 WEEK = 7 * 86400.0
 STEP_HOURS = 5.0 / 60.0
-KNOBS = (-0.1, -0.05, 0.0, 0.15, 0.3, 0.6, 1.0, 1.5, 2.0, 3.0)
+KNOBS = (-0.1, -0.05, 0.0, 0.15, 0.3, 0.6, 1.0, 1.5, 2.0, 3.0, 4.0)
 REQUIRED = ("vm_id", "timestamp_s", "cpu_cores", "cpu_usage_pct")
 OPTIONAL = ("mem_capacity_kb", "mem_usage_kb", "disk_read_kbs", "disk_write_kbs", "net_rx_kbs", "net_tx_kbs")
 # allocated_hours unit per resource: divide the allocation (policy units) by this.
