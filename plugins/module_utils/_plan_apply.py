@@ -144,10 +144,21 @@ def apply_actions(backend, actions, check_mode=False, workers=8):
     if not actions:
         return []
     backend.locate([a.get("desktop") for a in actions if a.get("desktop")])
-    records = [_DesktopRun(backend, actions[0], check_mode).run(stop_if_unreachable=True)]
-    if len(actions) > 1:
+    records = [None] * len(actions)
+    records[0] = _DesktopRun(backend, actions[0], check_mode).run(stop_if_unreachable=True)
+    # Actions on one desktop run one after another in one worker: two threads must never work on one desktop
+    # (one would read it half-way through the other's save).
+    lanes = {}
+    for index, action in enumerate(actions[1:], start=1):
+        lanes.setdefault(action.get("desktop"), []).append(index)
+
+    def run_lane(indexes):
+        for index in indexes:
+            records[index] = _DesktopRun(backend, actions[index], check_mode).run()
+
+    if lanes:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
-            records += list(pool.map(lambda a: _DesktopRun(backend, a, check_mode).run(), actions[1:]))
+            list(pool.map(run_lane, lanes.values()))
     return records
 
 

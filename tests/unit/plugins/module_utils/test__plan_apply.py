@@ -86,3 +86,36 @@ def test_an_unreachable_hypervisor_fails_the_batch_at_once(tmp_path):
     backend = LibvirtBackend({"uri": "test://%s" % (tmp_path / "missing.xml")})
     with pytest.raises(BackendUnavailable):
         apply_actions(backend, ACTIONS)
+
+
+def test_actions_on_one_desktop_never_run_at_the_same_time(backend, monkeypatch):
+    """Two actions on desk-bob (its owner's release, and another user's wake the ownership check refuses): the
+    second reads desk-bob only after the save of the first finished, never half-way through it."""
+    import threading
+    import time
+
+    busy, overlaps, real_get, real_save = set(), [], backend.get, backend.save
+    guard = threading.Lock()
+
+    def watched(fn):
+        def call(name, *args):
+            with guard:
+                if name in busy:
+                    overlaps.append(name)
+                busy.add(name)
+            try:
+                time.sleep(0.05)  # widen the window a race would need
+                return fn(name, *args)
+            finally:
+                with guard:
+                    busy.discard(name)
+        return call
+
+    monkeypatch.setattr(backend, "get", watched(real_get))
+    monkeypatch.setattr(backend, "save", watched(real_save))
+    actions = [act("desk-alice", "alice", "running", "full"), act("desk-bob", "bob", "saved", "shadow"),
+               act("desk-bob", "mallory", "running", "full"), act("desk-carol", "carol", "running", "full")]
+    records = apply_actions(backend, actions, workers=4)
+    assert overlaps == []
+    assert records[1]["steps"] == ["save"] and records[2]["error_type"] == "Conflict"
+    assert "belongs to user bob" in records[2]["msg"]
