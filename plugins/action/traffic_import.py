@@ -30,12 +30,7 @@ ARGUMENT_SPEC = dict(
     source=dict(type="str"),
     format=dict(type="str", choices=["csv", "json"]),
     usage_classes=dict(type="dict"),
-    app_classes=dict(type="dict"),
-    services=dict(type="dict"),
-    prefix_v4=dict(type="int", default=24),
-    prefix_v6=dict(type="int", default=48),
-    k=dict(type="int", default=flow_aggregate.DEFAULT_K),
-    **HISTORY_STORE_ARGS
+    **dict(HISTORY_STORE_ARGS, **flow_aggregate.FLOW_CLASS_ARGS)
 )
 
 
@@ -83,9 +78,7 @@ class ActionModule(ControllerAction):
             src = self._find_needle("files", args["src"])
         except AnsibleError:
             raise AnsibleActionFail("src %s not found on the controller" % args["src"]) from None
-        classifier = flow_aggregate.FlowClassifier(args["usage_classes"], app_classes=args["app_classes"],
-                                                   services=args["services"], prefix_v4=args["prefix_v4"],
-                                                   prefix_v6=args["prefix_v6"], k=args["k"])
+        classifier = flow_aggregate.classifier_from(args)
         text, digest = read_text(src)
         records = flows.read_records(text, fmt=args["format"], source=args["src"])
         rows, anonymised = flow_aggregate.aggregate(records, classifier)

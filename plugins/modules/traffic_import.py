@@ -28,6 +28,7 @@ description:
 author:
   - ShadowDesk engineers (@shadowdesk)
 extends_documentation_fragment:
+  - shadowdesk.vdi._flow_classes
   - shadowdesk.vdi._data_dir
   - shadowdesk.vdi._history_store
 options:
@@ -55,27 +56,6 @@ options:
       - Desktop groups by source network, C(name -> [CIDR, ...]). A flow whose source is in no group is not a
         desktop's and is skipped (counted). Required with O(src).
     type: dict
-  app_classes:
-    description:
-      - Application classes by protocol and destination port, C(name -> ["tcp/443", "udp/53", "tcp/8000-8100"]).
-        Flows that match none are C(other).
-      - Default C(web), C(dns), C(remote_desktop), C(mail), C(ssh), C(video) with their usual ports.
-    type: dict
-  services:
-    description: Named destinations, C(name -> [CIDR, ...]); a destination inside one is stored under its name.
-    type: dict
-  prefix_v4:
-    description: Prefix length an IPv4 destination outside a service is reduced to (8-32).
-    type: int
-    default: 24
-  prefix_v6:
-    description: Prefix length an IPv6 destination outside a service is reduced to (16-128).
-    type: int
-    default: 48
-  k:
-    description: A class seen from fewer desktops than this in the export is suppressed (1-1000).
-    type: int
-    default: 5
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying the target.

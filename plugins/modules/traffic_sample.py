@@ -28,29 +28,13 @@ description:
   - Runs on the hypervisor host as root. Sampling is a read; C(changed) is true only when accounting was turned on.
 author:
   - ShadowDesk engineers (@shadowdesk)
+extends_documentation_fragment:
+  - shadowdesk.vdi._flow_classes
 options:
   usage_classes:
     description: Desktop groups by source network, C(name -> [CIDR, ...]); other connections are not the desktops'.
     type: dict
     required: true
-  app_classes:
-    description: Application classes by protocol and destination port, as in M(shadowdesk.vdi.traffic_import).
-    type: dict
-  services:
-    description: Named destinations, C(name -> [CIDR, ...]).
-    type: dict
-  prefix_v4:
-    description: Prefix length an IPv4 destination outside a service is reduced to (8-32).
-    type: int
-    default: 24
-  prefix_v6:
-    description: Prefix length an IPv6 destination outside a service is reduced to (16-128).
-    type: int
-    default: 48
-  k:
-    description: A class seen from fewer desktops than this in the sample is dropped (1-1000).
-    type: int
-    default: 5
   table:
     description: The connection table to read (the kernel's, or a saved C(conntrack -L -o extended) output).
     type: path
@@ -133,7 +117,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.conntrack import parse_conntrack, sample
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._decisions.flow_aggregate import (
-    DEFAULT_K, FlowClassifier, aggregate,
+    FLOW_CLASS_ARGS, aggregate, classifier_from,
 )
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._errors import InvalidInput, ShadowDeskError
 from ansible_collections.shadowdesk.vdi.plugins.module_utils._time import iso_z, to_utc
@@ -142,15 +126,11 @@ ACCOUNTING = "/proc/sys/net/netfilter/nf_conntrack_acct"
 
 ARGUMENT_SPEC = dict(
     usage_classes=dict(type="dict", required=True),
-    app_classes=dict(type="dict"),
-    services=dict(type="dict"),
-    prefix_v4=dict(type="int", default=24),
-    prefix_v6=dict(type="int", default=48),
-    k=dict(type="int", default=DEFAULT_K),
     table=dict(type="path", default="/proc/net/nf_conntrack"),
     state_file=dict(type="path", default="/var/lib/shadowdesk/traffic_sample.json"),
     accounting=dict(type="bool", default=True),
     now=dict(type="str"),
+    **FLOW_CLASS_ARGS
 )
 
 
@@ -206,9 +186,7 @@ def accounting_on(want, check_mode):
 
 
 def run_sample(params, check_mode):
-    classifier = FlowClassifier(params["usage_classes"], app_classes=params["app_classes"],
-                                services=params["services"], prefix_v4=params["prefix_v4"],
-                                prefix_v6=params["prefix_v6"], k=params["k"])
+    classifier = classifier_from(params)
     now = to_utc(params["now"], "now") if params["now"] else datetime.datetime.now(datetime.timezone.utc)
     accounting, changed = accounting_on(params["accounting"], check_mode)
     entries = parse_conntrack(read_table(params["table"]))

@@ -244,3 +244,20 @@ def aggregate(records, classifier, max_examples=5):
                      "bytes": round(nbytes), "packets": round(packets), "flows": flows,
                      "connections": round(conns, 4)})
     return rows, report
+
+
+# The classifier's options as an argument_spec (doc fragment shadowdesk.vdi._flow_classes): traffic_import on the
+# controller and traffic_sample on the hypervisor take the same ones.
+FLOW_CLASS_ARGS = dict(
+    app_classes=dict(type="dict"),
+    services=dict(type="dict"),
+    prefix_v4=dict(type="int", default=24),
+    prefix_v6=dict(type="int", default=48),
+    k=dict(type="int", default=DEFAULT_K),
+)
+
+
+def classifier_from(params):
+    """A FlowClassifier from a task's validated arguments (FLOW_CLASS_ARGS and usage_classes)."""
+    return FlowClassifier(params["usage_classes"], app_classes=params["app_classes"], services=params["services"],
+                          prefix_v4=params["prefix_v4"], prefix_v6=params["prefix_v6"], k=params["k"])
