@@ -5,9 +5,9 @@
 
 # python3-dev: libvirt-python compiles against Python.h. openjdk-17-jre-headless: ansible-rulebook (Drools).
 # postgresql: the shared history store's tests start a server of their own. chromium: the HTML report is rendered
-# in a test. nftables: the network shadow's host-side filtering.
+# in a test. nftables: the network shadow's host-side filtering. procps: sysctl in the network-namespace tests.
 apt_packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config gcc
-              busybox-static cpio python3-dev python3-venv openssl iproute2 shellcheck
+              busybox-static cpio python3-dev python3-venv openssl iproute2 procps shellcheck
               openjdk-17-jre-headless postgresql chromium nftables)
 missing=()
 for p in "${apt_packages[@]}"; do
